@@ -1,0 +1,52 @@
+"""One house style for every figure of the book: seaborn theme, one colour per method, fixed sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+# One colour per method across all chapters, so "SGD" looks the same everywhere.
+METHOD_COLORS: dict[str, str] = {
+    "sgd": "#4d4d4d", "sgd+wd": "#000000", "adam": "#8c564b",
+    "sfw": "#1f77b4", "sfw-l1": "#d62728", "sfw-l2": "#1f77b4", "sfw-lp": "#17becf", "sfw-linf": "#9467bd",
+    "sfw-ksparse": "#ff7f0e", "sfw-knorm": "#2ca02c", "sfw+momentum": "#1f77b4", "svrf": "#e377c2",
+    "spider-fw": "#bcbd22", "orgfw": "#7f7f7f",
+}
+SIZES = {"single": (5.0, 3.4), "wide": (9.0, 3.4), "square": (4.2, 4.2), "grid": (9.0, 6.0)}
+DIVERGING = "RdYlGn"  # red = negative, green = positive, as in the Frank-Wolfe papers' weight images
+
+
+def use_house_style() -> None:
+    """Apply the book's matplotlib/seaborn style (call once per notebook, in the setup cell)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.95)
+    mpl.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 150, "figure.autolayout": False, "axes.titlesize": "medium",
+        "axes.titleweight": "bold", "legend.frameon": False, "axes.spines.top": False,
+        "axes.spines.right": False, "image.cmap": "viridis",
+    })
+
+
+def color(method: str) -> str:
+    """The colour of ``method`` (case-insensitive); unknown methods get a stable colour from the palette."""
+    key = method.lower()
+    if key in METHOD_COLORS:
+        return METHOD_COLORS[key]
+    palette = sns.color_palette("colorblind", 10).as_hex()
+    return palette[sum(map(ord, key)) % len(palette)]
+
+
+def figure(size: str = "single", nrows: int = 1, ncols: int = 1, **kwargs):
+    """``plt.subplots`` with one of the house sizes (``single``, ``wide``, ``square``, ``grid``)."""
+    kwargs.setdefault("constrained_layout", True)
+    return plt.subplots(nrows, ncols, figsize=SIZES[size], **kwargs)
+
+
+def save(fig, path: str | Path) -> Path:
+    """Save ``fig`` (PNG or PDF by suffix) creating folders; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    return path

@@ -1,0 +1,58 @@
+"""Reproducibility: one call seeds everything, fixes the thread count and picks the device."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+DEFAULT_THREADS = 2  # the book's reference machine has 2 cores; fixed threads keep CPU sums bit-stable
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda`` when a GPU is visible, else ``cpu``; any other string is passed to torch.
+
+    Raises ``ValueError`` for a CUDA device on a machine without one, so a GPU profile on a CPU box fails
+    at once instead of silently running for hours on the CPU.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is available (use 'auto' or 'cpu')")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup(seed: int = 0, device: str = "auto", threads: int | None = DEFAULT_THREADS,
+          deterministic: bool = True) -> torch.device:
+    """Make a notebook reproducible and return its device.
+
+    Seeds all generators, sets ``torch.set_num_threads(threads)`` (``None`` keeps torch's choice) and, with
+    ``deterministic``, asks torch for deterministic kernels (``warn_only`` so that ops without a
+    deterministic variant still run on GPU) and sets the cuBLAS workspace variable that this needs.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    seed_everything(seed)
+    return resolve_device(device)
+
+
+def generator(seed: int) -> torch.Generator:
+    """A fresh CPU ``torch.Generator`` seeded with ``seed`` (for data order and splits that must not
+    depend on how much randomness the model initialisation consumed)."""
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g

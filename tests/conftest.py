@@ -1,0 +1,99 @@
+"""Shared fixtures. Every test runs quietly and never writes into the committed ``results/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    # Kernels started by nbval inherit this environment: quiet progress bars, and records of the
+    # re-executed notebooks go to a throw-away folder instead of the committed results/.
+    os.environ["COMPANION_QUIET"] = "1"
+    os.environ.setdefault("COMPANION_RESULTS_DIR", tempfile.mkdtemp(prefix="companion-test-results-"))
+
+
+def make_notebook(path: Path, parameters: str, body: str) -> Path:
+    """Write a small notebook with a tagged parameters cell and one body cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    p = nbformat.v4.new_code_cell(textwrap.dedent(parameters).strip())
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Demo"), p,
+                nbformat.v4.new_code_cell(textwrap.dedent(body).strip())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+DEMO_YAML = """
+slug: demo
+title: "A demo chapter"
+bibkey: demo2024
+venue: "Nowhere, 2024"
+notebooks:
+  - name: 01-square
+    title: "Squares a number"
+    profiles:
+      smoke: {x: 2}
+      gpu: {x: 5}
+      paper: {x: 7}
+    requires:
+      paper: [squares/table.csv]
+claims:
+  - id: square-positive
+    claim: "The square is at least 9"
+    where: "Table 1"
+    paper: "9"
+    values: {y: "01-square:square"}
+    ours: "y"
+    check: "y >= 9"
+    status: checked
+  - id: square-huge
+    claim: "The square exceeds a million"
+    where: "Table 2"
+    paper: "10^6"
+    values: {y: "01-square:square"}
+    ours: "y"
+    check: "y > 1e6"
+    status: gpu-only
+    reason: "needs a big x"
+"""
+
+
+@pytest.fixture
+def demo_project(tmp_path, monkeypatch):
+    """A throw-away project root with one chapter ``demo`` whose notebook squares ``x`` and fails on
+    request (``fail=True``), for runner and CLI tests."""
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "demo.yaml").write_text(DEMO_YAML)
+    make_notebook(tmp_path / "book" / "demo" / "01-square.ipynb",
+                  parameters="""
+                      profile = "book"
+                      seed = 0
+                      device = "auto"
+                      x = 3
+                      fail = False
+                      data_root = ""
+                  """,
+                  body="""
+                      from companion import results
+                      rec = results.Recorder("demo", "01-square", profile)
+                      rec.record("square", x * x)
+                      if fail:
+                          raise RuntimeError("failing on purpose")
+                      print("square", x * x)
+                  """)
+    shutil.copyfile(REPO / "book" / "scoreboard.ipynb", tmp_path / "book" / "scoreboard.ipynb")
+    monkeypatch.setenv("COMPANION_ROOT", str(tmp_path))
+    monkeypatch.delenv("COMPANION_RESULTS_DIR", raising=False)
+    monkeypatch.delenv("COMPANION_DATA_ROOT", raising=False)
+    return tmp_path
