@@ -41,6 +41,7 @@ def test_recorder_writes_plain_json_atomically(tmp_path, monkeypatch):
     assert data["values"] == {"a.mean": 0.5, "b": [1.0, 2.0], "c": {"x": 3, "y": None}}
     assert results.load("demo", "01-x", "book", root=tmp_path) == data["values"]
     assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".")]  # no temp files left
+    assert (tmp_path / "demo" / "01-x.book.json").stat().st_mode & 0o777 == 0o644
     with pytest.raises(TypeError, match="cannot record"):
         rec.record("bad", object())
 

@@ -24,8 +24,11 @@ def quiet() -> bool:
 
 def progress(iterable: Iterable[T] | None = None, **kwargs) -> Iterable[T]:
     """``tqdm.auto.tqdm`` over ``iterable`` that stays silent when :func:`quiet` is true."""
-    from tqdm.auto import tqdm
-
     kwargs.setdefault("disable", quiet())
+    if kwargs["disable"]:
+        from tqdm import tqdm  # tqdm.auto would warn about missing ipywidgets even when disabled
+    else:
+        from tqdm.auto import tqdm
+
     kwargs.setdefault("leave", False)
     return tqdm(iterable, **kwargs)

@@ -177,12 +177,13 @@ def _std(xs):
 
 
 SAFE_FUNCTIONS = {"abs": abs, "min": min, "max": max, "round": round, "len": len, "sum": sum, "all": all,
-                  "any": any, "mean": _mean, "std": _std, "sorted": sorted, "math": math}
+                  "any": any, "zip": zip, "mean": _mean, "std": _std, "sorted": sorted, "math": math}
 
 
 def safe_eval(expr: str, names: dict[str, Any]) -> Any:
-    """Evaluate a claim expression with only ``names`` and :data:`SAFE_FUNCTIONS` in scope."""
-    return eval(compile(expr, "<claim>", "eval"), {"__builtins__": {}}, {**SAFE_FUNCTIONS, **names})
+    """Evaluate a claim expression with only ``names`` and :data:`SAFE_FUNCTIONS` in scope (as globals, so
+    that comprehensions inside the expression see them too)."""
+    return eval(compile(expr, "<claim>", "eval"), {"__builtins__": {}, **SAFE_FUNCTIONS, **names})
 
 
 @dataclass(frozen=True)
