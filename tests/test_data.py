@@ -95,3 +95,12 @@ def test_cifar_loader_reads_python_batches(tmp_path):
     split = data.cifar(tmp_path, classes=100, n_val=4)
     assert split.sizes() == (16, 4, 8) and split.input_shape == (3, 32, 32) and split.num_classes == 100
     assert torch.allclose(split.train.tensors[0].mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+
+
+def test_load_by_name():
+    assert data.load("digits", image=True).input_shape == (1, 8, 8)
+    assert data.load("synth", n_samples=600).sizes() == (400, 100, 100)
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        data.load("imagenet")
+    with pytest.raises(data.DataRootError, match="pass data_root"):
+        data.load("cifar10")

@@ -53,7 +53,8 @@ def test_fit_learns_and_is_reproducible():
     assert h1.drop(columns="seconds").equals(h2.drop(columns="seconds"))
     assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
     assert h1["test_acc"].iloc[-1] > 0.85  # digits is easy: a 64-32-10 MLP gets > 85 % in 3 epochs
-    assert list(h1.columns[:5]) == ["epoch", "iteration", "lr", "train_loss", "seconds"]
+    assert list(h1.columns[:6]) == ["epoch", "iteration", "samples", "lr", "batch_loss", "seconds"]
+    assert h1["samples"].iloc[-1] == 3 * 1078
     assert h1["iteration"].iloc[-1] == 3 * math.ceil(1078 / 64)
 
 
@@ -100,3 +101,25 @@ def test_evaluate_and_threshold_sparsity():
     ds = torch.utils.data.TensorDataset(torch.eye(4), torch.tensor([0, 1, 0, 1]))
     result = train.evaluate(model, ds)
     assert result["acc"] == pytest.approx(metrics.accuracy(model(torch.eye(4)), torch.tensor([0, 1, 0, 1])))
+
+
+def test_full_gradient_equals_gradient_of_the_mean_loss():
+    split = data.digits()
+    model = models.mlp(hidden=(8,))
+    loss = train.full_gradient(model, split.train, batch_size=100)
+    accumulated = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    X, y = split.train.tensors
+    direct = nn.functional.cross_entropy(model(X), y)
+    direct.backward()
+    assert loss.item() == pytest.approx(direct.item(), rel=1e-5)
+    for a, p in zip(accumulated, model.parameters()):
+        assert torch.allclose(a, p.grad, atol=1e-6)
+
+
+def test_epoch_metric_adds_a_column():
+    split = data.digits()
+    model = models.mlp(hidden=(8,))
+    hist = train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), split.train, epochs=2,
+                     callbacks=[train.EpochMetric("sparsity", lambda m: metrics.threshold_sparsity(m)["overall"])])
+    assert list(hist["sparsity"].between(0, 1)) == [True, True]

@@ -70,6 +70,30 @@ class Callback:
     def on_epoch_end(self, state: TrainState, row: dict) -> None: ...
 
 
+class EpochMetric(Callback):
+    """Adds ``row[name] = fn(model)`` to every evaluated epoch (e.g. sparsity during training)."""
+
+    def __init__(self, name: str, fn: Callable[[nn.Module], float]):
+        self.name, self.fn = name, fn
+
+    def on_epoch_end(self, state: TrainState, row: dict) -> None:
+        row[self.name] = self.fn(state.model)
+
+
+def full_gradient(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 2048,
+                  loss_fn: Callable = nn.functional.cross_entropy) -> torch.Tensor:
+    """Back-propagate the mean loss over the *whole* ``dataset`` into ``.grad`` (accumulated batch by batch)
+    and return it: the full gradient that variance-reduced methods such as SVRF take at a snapshot."""
+    n = len(dataset)
+    total = torch.zeros((), device=device)
+    for x, y in batches(dataset, batch_size):
+        x, y = x.to(device), y.to(device)
+        loss = loss_fn(model(x), y, reduction="sum") / n
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 1024,
              loss_fn: Callable = nn.functional.cross_entropy) -> dict[str, float]:
@@ -104,7 +128,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epoc
         eval_every: int = 1, desc: str | None = None) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return one row per evaluated epoch.
 
-    Columns: ``epoch``, ``iteration``, ``lr``, ``train_loss`` (running mean over the epoch), ``seconds``
+    Columns: ``epoch``, ``iteration``, ``samples`` (training samples processed, i.e. per-sample gradients of
+    a plain stochastic method), ``lr``, ``batch_loss`` (mean minibatch loss over the epoch), ``seconds``
     (training time so far, evaluation excluded) and ``<name>_loss``/``<name>_acc`` for every evaluation
     set. The learning rate of every param group is ``base_lr * schedule(it, total)`` at iteration ``it``;
     base rates are read from the optimizer when ``fit`` starts. Batch order depends on ``seed`` only.
@@ -121,7 +146,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epoc
     eval_sets = eval_sets or {}
     for cb in callbacks:
         cb.on_train_begin(state)
-    rows, elapsed = [], 0.0
+    rows, elapsed, samples = [], 0.0, 0
     for epoch in progress(range(1, epochs + 1), desc=desc or "epochs", unit="epoch"):
         model.train()
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
@@ -148,6 +173,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epoc
             state.lrs.append(optimizer.param_groups[0]["lr"])
             loss_sum += state.loss * len(y)
             seen += len(y)
+            samples += len(y)
             state.iteration += 1
             for cb in callbacks:
                 cb.on_step_end(state)
@@ -155,7 +181,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epoc
         state.epoch = epoch
         if epoch % eval_every and epoch != epochs:
             continue
-        row = {"epoch": epoch, "iteration": state.iteration, "lr": state.lrs[-1], "train_loss": loss_sum / seen,
+        row = {"epoch": epoch, "iteration": state.iteration, "samples": samples, "lr": state.lrs[-1],
+               "batch_loss": loss_sum / seen,
                "seconds": elapsed}
         for name, ds in eval_sets.items():
             for k, v in evaluate(model, ds, device, loss_fn=loss_fn).items():
