@@ -58,3 +58,10 @@ def test_help_lists_commands():
     assert out.returncode == 0
     for command in ("list", "run", "claims", "bench", "build"):
         assert command in out.stdout
+
+
+def test_bench_reports_runtimes_against_budgets(demo_project):
+    out = companion("bench", "--no-micro", env_root=demo_project)
+    assert out.returncode == 0, out.stderr
+    assert "budgets: notebook 180 s, chapter 300 s, book 2400 s" in out.stdout
+    assert "demo/01-square" in out.stdout and "whole book" in out.stdout

@@ -125,8 +125,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def jupyter_book_command() -> list[str]:
+    """``jupyter-book`` of this interpreter's environment (Jupyter Book 1.x has no ``python -m`` entry)."""
+    return [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
+
+
 def cmd_build(args) -> int:
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(paths.book_dir()), "--keep-going"]
+    cmd = [*jupyter_book_command(), "build", str(paths.book_dir()), "--keep-going"]
     if args.strict:
         cmd += ["-W", "-n"]
     return subprocess.call(cmd)
