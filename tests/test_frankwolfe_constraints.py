@@ -232,6 +232,15 @@ def test_lmo_of_zero_gradient_is_finite_and_feasible():
         assert torch.equal(region.lmo(torch.zeros(5, dtype=DT)), torch.zeros(5, dtype=DT))
 
 
+def test_lmo_returns_fresh_tensors():
+    """Contract used by the optimizers, which overwrite LMO outputs in place."""
+    g = torch.randn(2, 6, dtype=DT)
+    for name, make in FACTORIES.items():
+        region = make(12)
+        for v in [region.lmo(g)] + type(region).lmo_batch([region], [g]) + region.lmo_joint([g[0], g[1]]):
+            assert v.untyped_storage().data_ptr() != g.untyped_storage().data_ptr(), name
+
+
 def test_lmo_keeps_shape_and_dtype():
     g = torch.randn(3, 4, 2)
     for make in FACTORIES.values():

@@ -130,6 +130,41 @@ def test_fast_gradient_and_none_rescaling_formulas():
         assert torch.allclose(p[0].detach(), (1 - alpha) * theta + alpha * v, atol=1e-14)
 
 
+@pytest.mark.parametrize("rescale", ["none", "diameter", "fast_gradient", "gradient"])
+@pytest.mark.parametrize("lr", [0.003, 0.3, 50.0])
+def test_l2_fused_update_matches_the_definition(rescale, lr):
+    """The fused L2 path (no materialised v) equals theta + alpha (LMO(m) - theta) with alpha from section 2.1."""
+    params = _params((4, 5), (3,), (2, 2), seed=12, scale=0.3)
+    regions = [fw.L2Ball(p.numel(), 0.5 + 0.5 * i) for i, p in enumerate(params)]
+    gen = torch.Generator().manual_seed(6)
+    _set_grads(params, gen)
+    params[2].grad.zero_()  # ||m|| = 0 must leave the tensor unchanged (v = 0, alpha = 0) or shrink it (v = 0)
+    expected = []
+    for p, r in zip(params, regions):
+        theta, m = p.detach().clone(), p.grad.clone()
+        v = r.lmo(m)
+        factor = {"none": 1.0, "diameter": 1.0 / r.diameter, "fast_gradient": float(m.norm()) / (r.diameter / 2),
+                  "gradient": float(m.norm()) / max(float((theta - v).norm()), 1e-300)}[rescale]
+        alpha = min(1.0, lr * factor)
+        expected.append(theta + alpha * (v - theta))
+    fw.frank_wolfe_update_(params, [p.grad for p in params], regions, lr=lr, rescale=rescale)
+    for p, e in zip(params, expected):
+        assert torch.allclose(p.detach(), e, atol=1e-14)
+
+
+def test_global_region_update_matches_the_definition():
+    params = _params((3, 2), (4,), seed=13)
+    region = fw.LInfBall(10, 0.4)
+    grads = [torch.randn(p.shape, dtype=DT) for p in params]
+    theta = torch.cat([p.detach().reshape(-1) for p in params])
+    m = torch.cat([g.reshape(-1) for g in grads])
+    v = region.lmo(m)
+    alpha = min(1.0, 0.2 * float(m.norm()) / float((theta - v).norm()))
+    fw.frank_wolfe_update_(params, grads, region, lr=0.2, rescale="gradient")
+    assert torch.allclose(torch.cat([p.detach().reshape(-1) for p in params]), theta + alpha * (v - theta),
+                          atol=1e-14)
+
+
 def test_l2_step_is_weight_decay_plus_normalised_gradient_step():
     """Section 2.1: with an L2 ball, theta+ = (1 - alpha) theta - alpha tau m / ||m||."""
     params = _params((7,), seed=5)

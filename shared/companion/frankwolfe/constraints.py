@@ -192,9 +192,15 @@ class Region(abc.ABC):
     Subclasses implement :meth:`lmo`, :attr:`diameter`, :meth:`radius_for_diameter`, :meth:`gauge` and
     :meth:`project`.  ``options`` names the extra constructor arguments (``p``, ``k``, ...) that
     :func:`constraints_for` forwards; ``contains_origin`` says whether ``0`` lies in ``C`` (then gauge rescaling is
-    well defined).  For speed, :meth:`lmo_batch` may be overridden to solve many same-type LMOs at once with
-    ``torch._foreach_*`` kernels; :meth:`lmo_joint` handles one region spanning several tensors (global constraints;
-    structured regions of later chapters override it to use the tensor shapes).
+    well defined).
+
+    Adding a region (e.g. the k-support or nuclear-norm balls of ``sfw-compression``): subclass, implement ``_lmo``
+    (on the flattened tensor), ``diameter``, ``radius_for_diameter``, ``gauge`` and ``project``, and register it
+    with ``@register_region("name")`` so that :func:`constraints_for` finds it.  Optional speed/structure hooks:
+    ``_lmo_batch`` (many same-type LMOs with ``torch._foreach_*`` kernels), ``_fused_update`` (a whole Frank-Wolfe
+    step without materialising ``v``) and :meth:`lmo_joint` (one region spanning several tensors; structured regions
+    override it to use the tensor shapes).  Regions are immutable values: the optimizers cache per-region constants,
+    so build a new region rather than changing ``radius`` in place.
     """
 
     name: ClassVar[str] = "region"
@@ -594,7 +600,8 @@ class LInfBall(Region):
         return 2.0 * self.radius * math.sqrt(self.n)
 
     @classmethod
-    def radius_for_diameter(cls, diameter: float, n: int, zero_gradient: str = "positive") -> float:  # type: ignore[override]
+    def radius_for_diameter(cls, diameter: float, n: int,  # type: ignore[override]
+                            zero_gradient: str = "positive") -> float:
         return diameter / (2.0 * math.sqrt(n))
 
     def _lmo(self, g: Tensor) -> Tensor:
@@ -1050,6 +1057,9 @@ def iter_units(obj: Any) -> Iterable[tuple[list[Tensor], Region, bool]]:
     per-tensor region (``"regions"`` key, then ``tensors`` has one entry)."""
     if isinstance(obj, torch.optim.Optimizer):
         groups: Iterable[Any] = obj.param_groups
+    elif isinstance(obj, nn.Module):
+        raise TypeError("a module carries no regions: pass the groups returned by constraints_for(model, ...), "
+                        "the optimizer, or a mapping param -> region")
     elif isinstance(obj, Mapping):
         groups = [{"params": list(obj.keys()), "regions": list(obj.values())}]
     else:

@@ -16,8 +16,7 @@ the global variant).  :func:`~companion.frankwolfe.constraints.constraints_for` 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
