@@ -11,8 +11,8 @@ import seaborn as sns
 # One colour per method across all chapters, so "SGD" looks the same everywhere.
 METHOD_COLORS: dict[str, str] = {
     "sgd": "#4d4d4d", "sgd+wd": "#000000", "adam": "#8c564b",
-    "sfw": "#1f77b4", "sfw-l1": "#d62728", "sfw-l2": "#1f77b4", "sfw-lp": "#17becf", "sfw-linf": "#9467bd",
-    "sfw-ksparse": "#ff7f0e", "sfw-knorm": "#2ca02c", "sfw+momentum": "#1f77b4", "svrf": "#e377c2",
+    "sfw": "#6baed6", "sfw-l1": "#d62728", "sfw-l2": "#1f77b4", "sfw-lp": "#17becf", "sfw-linf": "#9467bd",
+    "sfw-ksparse": "#ff7f0e", "sfw-knorm": "#2ca02c", "sfw+momentum": "#08306b", "svrf": "#e377c2",
     "spider-fw": "#bcbd22", "orgfw": "#7f7f7f",
 }
 SIZES = {"single": (5.0, 3.4), "wide": (9.0, 3.4), "square": (4.2, 4.2), "grid": (9.0, 6.0)}

@@ -272,6 +272,15 @@ class _FrankWolfeBase(Optimizer):
         if batch_size is not None:
             self.grad_evals += int(batch_size) * times
 
+    def _evaluate(self, closure: Callable[[], Any] | None, batch_size: int | None) -> Any:
+        """Run the optional ``closure`` (re-evaluating loss and gradients) and count ``batch_size`` gradients."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._count(batch_size)
+        return loss
+
 
 # ----------------------------------------------------------------------------------------------------------------------
 # SFW
@@ -353,12 +362,7 @@ class SFW(_FrankWolfeBase):
     def step(self, closure: Callable[[], Any] | None = None, batch_size: int | None = None) -> Any:
         """One SFW step on the current ``.grad``.  ``closure`` (optional) re-evaluates the loss and gradients
         first; ``batch_size`` (optional) adds that many per-sample gradients to :attr:`grad_evals`."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        if batch_size is not None:
-            self.grad_evals += int(batch_size)
+        loss = self._evaluate(closure, batch_size)
         for group in self.param_groups:
             params = group["params"]
             grads = [p.grad for p in params]
@@ -427,11 +431,7 @@ class AdaSFW(_FrankWolfeBase):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None, batch_size: int | None = None) -> Any:
         """One AdaSFW step on the current ``.grad`` (``closure`` and ``batch_size`` as in :meth:`SFW.step`)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self._count(batch_size)
+        loss = self._evaluate(closure, batch_size)
         for group in self.param_groups:
             lr, delta = group["lr"], group["delta"]
             for tensors, region, joint in iter_units([group]):
@@ -483,11 +483,7 @@ class ProjectedSGD(_FrankWolfeBase):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None, batch_size: int | None = None) -> Any:
         """SGD step on the current ``.grad`` followed by the projection."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self._count(batch_size)
+        loss = self._evaluate(closure, batch_size)
         for group in self.param_groups:
             mu, damp, wd, lr = group["momentum"], group["dampening"], group["weight_decay"], group["lr"]
             for p in group["params"]:
