@@ -20,6 +20,14 @@ def test_model_shapes_and_sizes():
         models.build("resnet")
 
 
+def test_residual_networks_have_the_published_sizes():
+    # ResNet-56 has 0.85 M parameters (He et al., 2016), WRN-28-10 36.5 M (Zagoruyko & Komodakis, 2016)
+    assert models.num_parameters(models.build("resnet56")) == 855578
+    assert models.num_parameters(models.build("wrn28_10")) == 36536884
+    assert models.resnet_tiny()(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    assert models.resnet56()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("name, at_half, at_end", [("constant", 1.0, 1.0), ("linear", 0.5, 0.01),
                                                     ("cosine", 0.5, 0.5 * (1 + math.cos(math.pi * 0.99))),
                                                     ("step", 0.1, 0.01)])

@@ -14,6 +14,12 @@ METHOD_COLORS: dict[str, str] = {
     "sfw": "#6baed6", "sfw-l1": "#d62728", "sfw-l2": "#1f77b4", "sfw-lp": "#17becf", "sfw-linf": "#9467bd",
     "sfw-ksparse": "#ff7f0e", "sfw-knorm": "#2ca02c", "sfw+momentum": "#08306b", "svrf": "#e377c2",
     "spider-fw": "#bcbd22", "orgfw": "#7f7f7f",
+    # retraining schedules and pruning methods (imp-retraining and the chapters reusing companion.pruning)
+    "ft": "#7f7f7f", "lrw": "#bcbd22", "slr": "#17becf", "clr": "#9467bd", "llr": "#1f77b4", "allr": "#d62728",
+    "imp": "#1f77b4", "bimp": "#d62728", "gmp": "#2ca02c", "dpf": "#ff7f0e", "gsm": "#8c564b", "lc": "#e377c2",
+    "dnw": "#17becf", "str": "#9467bd", "dst": "#bcbd22", "cs": "#7f7f7f",
+    "global": "#d62728", "uniform": "#7f7f7f", "uniform+": "#8c564b", "erk": "#2ca02c", "lamp": "#1f77b4",
+    "random": "#bcbd22",
 }
 SIZES = {"single": (5.0, 3.4), "wide": (9.0, 3.4), "square": (4.2, 4.2), "grid": (9.0, 6.0)}
 DIVERGING = "RdYlGn"  # red = negative, green = positive, as in the Frank-Wolfe papers' weight images

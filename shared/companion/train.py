@@ -65,6 +65,10 @@ class Callback:
 
     def on_train_begin(self, state: TrainState) -> None: ...
 
+    def on_after_backward(self, state: TrainState) -> None:
+        """Gradients are in ``.grad`` and the optimizer has not stepped yet: the place to edit gradients
+        (gradient masks of pruning-during-training methods) or to add the gradient of a penalty."""
+
     def on_step_end(self, state: TrainState) -> None: ...
 
     def on_epoch_end(self, state: TrainState, row: dict) -> None: ...
@@ -162,6 +166,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epoc
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss = loss_fn(model(x), y)
                 batch_loss.backward()
+                for cb in callbacks:
+                    cb.on_after_backward(state)
                 return batch_loss
 
             if needs_closure:

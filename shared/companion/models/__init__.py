@@ -1,13 +1,16 @@
 """Small models for CPU (``book``) and their wider variants (``gpu``)."""
 
-from .small import CNNBN, MLP, cnn_bn, mlp, mlp_bn, num_parameters
+from .small import CNNBN, MLP, ResNet, cnn_bn, mlp, mlp_bn, num_parameters, resnet56, resnet_tiny, wrn28_10
 
-__all__ = ["MLP", "CNNBN", "mlp", "mlp_bn", "cnn_bn", "num_parameters", "build"]
+__all__ = ["MLP", "CNNBN", "ResNet", "mlp", "mlp_bn", "cnn_bn", "resnet_tiny", "resnet56", "wrn28_10", "num_parameters",
+           "build"]
 
 
 def build(name: str, **kwargs):
-    """A model by name: ``mlp``, ``mlp_bn`` or ``cnn_bn`` (keyword arguments go to the constructor)."""
-    factories = {"mlp": mlp, "mlp_bn": mlp_bn, "cnn_bn": cnn_bn}
+    """A model by name: ``mlp``, ``mlp_bn``, ``cnn_bn``, ``resnet_tiny``, ``resnet56`` or ``wrn28_10`` (keyword
+    arguments go to the constructor)."""
+    factories = {"mlp": mlp, "mlp_bn": mlp_bn, "cnn_bn": cnn_bn, "resnet_tiny": resnet_tiny, "resnet56": resnet56,
+                 "wrn28_10": wrn28_10}
     if name not in factories:
         raise ValueError(f"unknown model {name!r}; accepted: {', '.join(factories)}")
     return factories[name](**kwargs)

@@ -69,3 +69,71 @@ def cnn_bn(in_channels: int = 1, width: int = 32, num_classes: int = 10) -> CNNB
 def num_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class _BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers with an identity (or 1x1 conv) shortcut, pre-activation optional (WRN)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, preact: bool = False):
+        super().__init__()
+        self.preact = preact
+        self.bn1 = nn.BatchNorm2d(cin if preact else cout)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else \
+            nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.preact:  # WRN: BN-ReLU-conv, BN-ReLU-conv
+            out = torch.relu(self.bn1(x))
+            shortcut = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(out)
+            out = self.conv2(torch.relu(self.bn2(self.conv1(out))))
+            return out + shortcut
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR-style residual network (He et al., 2016): a 3x3 stem and three stages of ``n`` basic blocks with
+    ``width``, 2·``width``, 4·``width`` channels (strides 1, 2, 2), global average pooling, a linear head.
+    Depth = 6n + 2: ResNet-56 is ``n = 9, width = 16``. With ``widen`` and ``preact`` it is the Wide ResNet
+    of Zagoruyko & Komodakis (2016): WRN-28-10 is ``n = 4, width = 16, widen = 10, preact = True``."""
+
+    def __init__(self, n: int = 9, width: int = 16, widen: int = 1, in_channels: int = 3, num_classes: int = 10,
+                 preact: bool = False):
+        super().__init__()
+        widths = [width * widen, 2 * width * widen, 4 * width * widen]
+        self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.stem_bn = nn.Identity() if preact else nn.BatchNorm2d(width)
+        blocks, cin = [], width
+        for stage, cout in enumerate(widths):
+            for i in range(n):
+                blocks.append(_BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, preact))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.final_bn = nn.BatchNorm2d(cin) if preact else nn.Identity()
+        self.classifier = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.stem(x)
+        out = out if isinstance(self.stem_bn, nn.Identity) else torch.relu(self.stem_bn(out))
+        out = self.blocks(out)
+        if not isinstance(self.final_bn, nn.Identity):
+            out = torch.relu(self.final_bn(out))
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+
+def resnet56(in_channels: int = 3, num_classes: int = 10) -> ResNet:
+    """ResNet-56 for 32x32 CIFAR images (0.85 M parameters), the CIFAR-10 network of the pruning papers."""
+    return ResNet(9, 16, 1, in_channels, num_classes)
+
+
+def resnet_tiny(in_channels: int = 1, num_classes: int = 10) -> ResNet:
+    """ResNet-8 (one block per stage, width 16): a residual network small enough for 8x8 digits on a CPU."""
+    return ResNet(1, 16, 1, in_channels, num_classes)
+
+
+def wrn28_10(in_channels: int = 3, num_classes: int = 100) -> ResNet:
+    """Wide ResNet-28-10 (36.5 M parameters), the CIFAR-100 network of the pruning papers."""
+    return ResNet(4, 16, 10, in_channels, num_classes, preact=True)
