@@ -11,11 +11,19 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return (logits.argmax(dim=1) == targets).float().mean().item()
 
 
+PRUNABLE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Linear and convolutional layers of ``model``, each with the name of its weight (``"<layer>.weight"``)."""
+    return [(f"{name}.weight" if name else "weight", m) for name, m in model.named_modules()
+            if isinstance(m, PRUNABLE_LAYERS)]
+
+
 def prunable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """Weights of linear and convolutional layers (biases and normalisation parameters excluded), the
     parameters over which sparsity is measured throughout the book."""
-    return [(f"{name}.weight" if name else "weight", m.weight) for name, m in model.named_modules()
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    return [(name, m.weight) for name, m in prunable_layers(model)]
 
 
 @torch.no_grad()

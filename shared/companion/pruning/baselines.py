@@ -44,6 +44,7 @@ it is the share of hard masks that are off, m ≤ 0).
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -52,7 +53,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..metrics import prunable_parameters
+from ..metrics import prunable_layers, prunable_parameters
 from ..train import Callback, TrainState, fit
 from .criteria import global_top, prune_
 from .masks import KeepMasked, Masks
@@ -151,10 +152,7 @@ class Strategy(Callback):
     def prepare(self, model: nn.Module) -> None:
         """Called before the optimizer is built: remember the prunable layers (and, in subclasses, register
         parametrizations whose parameters the optimizer must see)."""
-        self.layers = []
-        for name, _ in prunable_parameters(model):
-            module_name = name[: -len("weight")].rstrip(".")
-            self.layers.append((name, model.get_submodule(module_name)))
+        self.layers = prunable_layers(model)
 
     def finalize(self, model: nn.Module) -> Masks:
         """After training: make the pruning permanent (exact zeros) and return the final masks. Default:
@@ -191,12 +189,13 @@ class Strategy(Callback):
         return state.iteration // steps if state.iteration % steps == 0 else None
 
 
-class _Reparametrized(Strategy):
+class _Reparametrized(Strategy, abc.ABC):
     """Base of the methods whose forward pass uses a function of the dense weight (DPF, DNW, STR, DST, CS):
     one parametrization module per prunable layer, registered in :meth:`prepare`."""
 
+    @abc.abstractmethod
     def make_parametrization(self, weight: torch.Tensor) -> nn.Module:
-        raise NotImplementedError
+        """The parametrization module of one layer, given its initial weight."""
 
     def prepare(self, model: nn.Module) -> None:
         super().prepare(model)
@@ -242,9 +241,9 @@ class _MaskedForward(_Reparametrized):
     def make_parametrization(self, weight: torch.Tensor) -> nn.Module:
         return self._Mask(weight)
 
+    @abc.abstractmethod
     def target_at(self, state: TrainState) -> float:
         """Sparsity the mask must have after the current step."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def update_masks(self, target: float) -> None:

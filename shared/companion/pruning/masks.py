@@ -76,24 +76,32 @@ class Masks(Mapping[str, torch.Tensor]):
         return dict(self._masks)
 
     # -- enforcing ----------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def apply_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Zero the pruned weights of ``model`` in place and, given an optimizer, every per-parameter state
-        tensor of the same shape (momentum buffers, Adam moments), so that stale momentum cannot move a
-        pruned weight away from zero again (``enforce_prunedness`` of the official code)."""
+    def bind(self, model: nn.Module) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """(parameter, 0/1 multiplier) pairs of ``model`` for :meth:`apply_bound`: resolve names once, not at
+        every training step."""
         params = dict(prunable_parameters(model))
         missing = set(self._masks) - set(params)
         if missing:
             raise KeyError(f"masks name parameters the model does not have: {sorted(missing)}")
-        for name in self._masks:
-            p = params[name]
-            mask = self._multiplier(name, p)
+        return [(params[name], self._multiplier(name, params[name])) for name in self._masks]
+
+    @staticmethod
+    @torch.no_grad()
+    def apply_bound(bound: list[tuple[nn.Parameter, torch.Tensor]],
+                    optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Zero the pruned entries of bound parameters (and of their same-shaped optimizer state)."""
+        for p, mask in bound:
             p.mul_(mask)
             if optimizer is not None:
                 for value in optimizer.state.get(p, {}).values():
                     if torch.is_tensor(value) and value.shape == p.shape:
                         value.mul_(mask)
 
+    def apply_(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Zero the pruned weights of ``model`` in place and, given an optimizer, every per-parameter state
+        tensor of the same shape (momentum buffers, Adam moments), so that stale momentum cannot move a
+        pruned weight away from zero again (``enforce_prunedness`` of the official code)."""
+        self.apply_bound(self.bind(model), optimizer)
 
     def _multiplier(self, name: str, like: torch.Tensor) -> torch.Tensor:
         """The mask as 0/1 in ``like``'s dtype and device, cached: multiplying by a bool tensor costs several
@@ -110,9 +118,13 @@ class KeepMasked(Callback):
 
     def __init__(self, masks: Masks):
         self.masks = masks
+        self.bound: list[tuple[nn.Parameter, torch.Tensor]] | None = None  # resolved on first use
 
     def on_train_begin(self, state: TrainState) -> None:
-        self.masks.apply_(state.model, state.optimizer)
+        self.bound = None  # a new run may train another model
+        self.on_step_end(state)
 
     def on_step_end(self, state: TrainState) -> None:
-        self.masks.apply_(state.model, state.optimizer)
+        if self.bound is None:
+            self.bound = self.masks.bind(state.model)
+        Masks.apply_bound(self.bound, state.optimizer)

@@ -14,19 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..metrics import prunable_parameters
+from ..metrics import prunable_layers, threshold_sparsity
 
 
-@torch.no_grad()
 def sparsity(model: nn.Module) -> dict[str, float]:
     """Fraction of exactly-zero prunable weights per layer and overall (key ``"overall"``)."""
-    out, zeros, total = {}, 0, 0
-    for name, w in prunable_parameters(model):
-        z = int((w == 0).sum())
-        out[name] = z / w.numel()
-        zeros, total = zeros + z, total + w.numel()
-    out["overall"] = zeros / max(total, 1)
-    return out
+    return threshold_sparsity(model, relative=0.0, absolute=0.0)
 
 
 @dataclass(frozen=True)
@@ -51,13 +44,12 @@ def flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device |
     counts = {"dense": 0, "nonzero": 0}
 
     def hook(module: nn.Module, inputs, output) -> None:
-        positions = output[0, 0].numel() if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) else \
+        positions = output[0, 0].numel() if not isinstance(module, nn.Linear) else \
             output[0].numel() // module.weight.shape[0]
         counts["dense"] += positions * module.weight.numel()
         counts["nonzero"] += positions * int((module.weight != 0).sum())
 
-    layers = {m for _, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))}
-    handles = [m.register_forward_hook(hook) for m in layers]
+    handles = [m.register_forward_hook(hook) for _, m in prunable_layers(model)]
     was_training = model.training
     model.eval()
     try:
