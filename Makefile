@@ -1,39 +1,57 @@
 # The companion book. `make book` and `make test` create their own virtual environment from a bare Python.
+SHELL  := bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTER ?= sfw
 PROFILE ?= book
+# Parallel workers for the tests (pytest-xdist) and for `companion run` (default: the number of cores).
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST := COMPANION_QUIET=1 $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install book html test unit run claims bench clean
+# `$(call timed,NAME,COMMAND)`: run COMMAND and print how long the phase NAME took (and keep its exit status).
+timed = start=$$(date +%s); $(2); rc=$$?; echo "== phase $(1): $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
+
+.PHONY: install book html test test-unit test-nbval test-build unit run claims bench clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (companion)" >/dev/null
-	touch $(STAMP)
+	@$(call timed,install,\
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -r requirements.txt && \
+	  $(BIN)/python -m pip install --quiet --no-deps -e . && \
+	  $(BIN)/companion kernel >/dev/null && \
+	  touch $(STAMP))
 
-## Re-execute stale notebooks at the book profile, then build the HTML book (book/_build/html/index.html).
+## Re-execute stale notebooks at the book profile, side by side, then build the HTML book (book/_build/html/index.html).
 book: $(STAMP)
-	$(BIN)/companion run all --profile book
+	$(BIN)/companion run all --profile book --jobs $(JOBS)
 	$(BIN)/companion build
 
 ## Build the HTML from the committed notebooks without executing anything.
 html: $(STAMP)
 	$(BIN)/companion build
 
-## Everything CI checks: unit tests, claims, CLI, nbval over every committed notebook, strict book build.
+## Everything CI checks, phase by phase with its time: unit tests (incl. runner, CLI, claims), nbval over every
+## committed notebook (re-executed side by side, each notebook on one worker), the strict book build.
 test: $(STAMP)
-	COMPANION_QUIET=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests book
+	@$(MAKE) --no-print-directory test-unit test-nbval test-build
+
+test-unit: $(STAMP)
+	@$(call timed,unit tests,$(PYTEST) -n $(JOBS) --dist loadfile tests --ignore=tests/test_book.py)
+
+test-nbval: $(STAMP)
+	@$(call timed,nbval,$(PYTEST) -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env book)
+
+test-build: $(STAMP)
+	@$(call timed,book build,$(PYTEST) tests/test_book.py)
 
 ## Only the fast tests (no notebook re-execution, no book build).
 unit: $(STAMP)
-	COMPANION_QUIET=1 $(BIN)/python -m pytest -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 run: $(STAMP)
 	$(BIN)/companion run $(CHAPTER) --profile $(PROFILE)

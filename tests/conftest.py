@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -14,11 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pytest_configure(config):
-    # Kernels started by nbval inherit this environment: quiet progress bars, and records of the
-    # re-executed notebooks go to a throw-away folder instead of the committed results/.
-    os.environ["COMPANION_QUIET"] = "1"
-    os.environ.setdefault("COMPANION_RESULTS_DIR", tempfile.mkdtemp(prefix="companion-test-results-"))
+# The pinned numerics, quiet progress bars and the throw-away records folder for nbval's kernels come from
+# the project's pytest plugin, companion.pytest_plugin (loaded through pyproject.toml).
 
 
 def make_notebook(path: Path, parameters: str, body: str) -> Path:
@@ -48,6 +43,15 @@ notebooks:
       paper: {x: 7}
     requires:
       paper: [squares/table.csv]
+    choices:
+      mode: [plain, twice]
+    tolerances:
+      "timing.*": null
+      "noisy": 0.5
+  - name: 02-cube
+    title: "Cubes a number"
+    profiles:
+      smoke: {x: 2}
 claims:
   - id: square-positive
     claim: "The square is at least 9"
@@ -71,7 +75,7 @@ claims:
 
 @pytest.fixture
 def demo_project(tmp_path, monkeypatch):
-    """A throw-away project root with one chapter ``demo`` whose notebook squares ``x`` and fails on
+    """A throw-away project root with one chapter ``demo`` whose notebooks square and cube ``x`` and fail on
     request (``fail=True``), for runner and CLI tests."""
     (tmp_path / "papers").mkdir()
     (tmp_path / "papers" / "demo.yaml").write_text(DEMO_YAML)
@@ -81,6 +85,7 @@ def demo_project(tmp_path, monkeypatch):
                       seed = 0
                       device = "auto"
                       x = 3
+                      mode = "plain"
                       fail = False
                       data_root = ""
                   """,
@@ -91,6 +96,21 @@ def demo_project(tmp_path, monkeypatch):
                       if fail:
                           raise RuntimeError("failing on purpose")
                       print("square", x * x)
+                  """)
+    make_notebook(tmp_path / "book" / "demo" / "02-cube.ipynb",
+                  parameters="""
+                      profile = "book"
+                      seed = 0
+                      device = "auto"
+                      x = 3
+                      fail = False
+                  """,
+                  body="""
+                      from companion import results
+                      rec = results.Recorder("demo", "02-cube", profile)
+                      rec.record("cube", x ** 3)
+                      if fail:
+                          raise RuntimeError("cube failing on purpose")
                   """)
     shutil.copyfile(REPO / "book" / "scoreboard.ipynb", tmp_path / "book" / "scoreboard.ipynb")
     monkeypatch.setenv("COMPANION_ROOT", str(tmp_path))

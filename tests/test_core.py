@@ -37,11 +37,12 @@ def test_recorder_writes_plain_json_atomically(tmp_path, monkeypatch):
     assert rec.record("a.mean", np.float32(0.5)) == np.float32(0.5)
     rec.record("b", torch.tensor([1.0, 2.0]))
     rec.record("c", {"x": np.int64(3), "y": float("nan")})
-    data = json.loads((tmp_path / "demo" / "01-x.book.json").read_text())
+    staged = tmp_path / "demo" / "01-x.json"   # the runner's staging layout
+    data = json.loads(staged.read_text())
     assert data["values"] == {"a.mean": 0.5, "b": [1.0, 2.0], "c": {"x": 3, "y": None}}
-    assert results.load("demo", "01-x", "book", root=tmp_path) == data["values"]
+    assert data["environment"]["cpu_model"] and "pinned" in data["environment"]
     assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".")]  # no temp files left
-    assert (tmp_path / "demo" / "01-x.book.json").stat().st_mode & 0o777 == 0o644
+    assert staged.stat().st_mode & 0o777 == 0o644
     with pytest.raises(TypeError, match="cannot record"):
         rec.record("bad", object())
 
@@ -91,3 +92,27 @@ def test_progress_is_silent_when_quiet(monkeypatch, capsys):
     monkeypatch.setenv("COMPANION_QUIET", "1")
     assert list(progress(range(3))) == [0, 1, 2]
     assert capsys.readouterr().err == ""
+
+
+def test_results_live_in_results_for_book_and_under_runs_otherwise(tmp_path):
+    assert results.results_path("sfw", "01-a", "book", tmp_path) == tmp_path / "results/sfw/01-a.book.json"
+    assert results.results_path("sfw", "01-a", "gpu", tmp_path) == tmp_path / "runs/gpu/sfw/01-a.json"
+    path = results.results_path("sfw", "01-a", "custom", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"values": {"acc": 0.5}}))
+    assert results.load("sfw", "01-a", "custom", tmp_path) == {"acc": 0.5}
+    assert results.load("sfw", "01-a", "book", tmp_path) == {}
+
+
+def test_record_differences_respect_tolerances():
+    committed = {"acc": [0.90, 0.80], "n": 3, "ok": True, "time": 1.0, "table": {"a": 1.0}}
+    assert results.differences(committed, committed, {}) == []
+    now = {"acc": [0.905, 0.79], "n": 3, "ok": True, "time": 9.0, "table": {"a": 1.0}}
+    assert results.differences(committed, now, {"acc": 0.02, "time": None}) == []
+    problems = results.differences(committed, now, {"acc": 0.005, "time": None})
+    assert len(problems) == 1 and problems[0].startswith("acc: deviates by 0.01 (tolerance 0.005)")
+    assert results.differences(committed, {**now, "ok": False}, {"time": None, "*": 1.0}) == [
+        "ok: False differs in kind or structure from the committed True"]
+    assert "n: missing" in results.differences(committed, {k: v for k, v in now.items() if k != "n"},
+                                               {"*": None})[0]
+    assert results.differences({"v": [1, 2]}, {"v": [1, 2, 3]}, {"*": 10})[0].startswith("v: ")

@@ -68,7 +68,9 @@ def test_claim_expressions_have_no_builtins():
 def test_claims_evaluate_on_recorded_results(demo_project):
     from companion import results
 
-    results.Recorder("demo", "01-square", "book").record("square", 9)
+    path = results.results_path("demo", "01-square", "book")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"values": {"square": 9}}')
     verdicts = {v.claim.id: v for v in papers.evaluate_all("demo")}
     assert verdicts["square-positive"].holds is True and verdicts["square-positive"].label == "holds"
     assert verdicts["square-huge"].holds is False and verdicts["square-huge"].label == "fails (gpu-only)"

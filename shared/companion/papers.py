@@ -44,6 +44,12 @@ SCHEMA: dict[str, Any] = {
                     "requires": {"type": "object", "additionalProperties": False,
                                  "properties": {p: {"type": "array", "items": {"type": "string"}}
                                                 for p in PROFILES}},
+                    "choices": {"type": "object",
+                                "additionalProperties": {"type": "array", "minItems": 1}},
+                    "tolerances": {"type": "object",
+                                   "additionalProperties": {"anyOf": [{"type": "number", "minimum": 0},
+                                                                      {"type": "null"}]}},
+                    "tolerance_note": {"type": "string"},
                 },
             },
         },
@@ -78,11 +84,22 @@ class PaperError(ValueError):
 
 @dataclass(frozen=True)
 class Notebook:
+    """One notebook of a chapter as ``papers/<slug>.yaml`` declares it.
+
+    ``choices``: the accepted values of parameters that take one of a fixed set (for a list parameter, of
+    each item). ``tolerances``: how far a re-executed record may be from the committed one (absolute, by
+    glob pattern over record keys, first match wins; ``null``: not compared, e.g. a wall-clock time); keys
+    that match no pattern must be equal. ``tolerance_note`` says how the tolerances were sized.
+    """
+
     slug: str
     name: str
     title: str
     profiles: dict[str, dict[str, Any]]
     requires: dict[str, list[str]]
+    choices: dict[str, list[Any]] = field(default_factory=dict)
+    tolerances: dict[str, float | None] = field(default_factory=dict)
+    tolerance_note: str = ""
 
     @property
     def path(self) -> Path:
@@ -147,7 +164,8 @@ def _load(path: Path, _mtime: int) -> Paper:
         raise PaperError(f"{path.name}: {where}: {exc.message}") from None
     if data["slug"] != path.stem:
         raise PaperError(f"{path.name}: slug {data['slug']!r} does not match the file name")
-    notebooks = tuple(Notebook(data["slug"], n["name"], n["title"], n.get("profiles") or {}, n.get("requires") or {})
+    notebooks = tuple(Notebook(data["slug"], n["name"], n["title"], n.get("profiles") or {}, n.get("requires") or {},
+                               n.get("choices") or {}, n.get("tolerances") or {}, n.get("tolerance_note", ""))
                       for n in data["notebooks"])
     for nb in notebooks:
         if nb.profiles.get("book"):

@@ -37,13 +37,11 @@ def book_dir() -> Path:
     return project_root() / "book"
 
 
-def results_dir() -> Path:
-    """Where :class:`companion.results.Recorder` writes: ``$COMPANION_RESULTS_DIR`` or ``<root>/results``.
-
-    The runner points this at a staging folder so a failed run never touches committed results.
-    """
+def staging_dir() -> Path | None:
+    """``$COMPANION_RESULTS_DIR``: where the runner (and nbval) collect a notebook's records before deciding
+    what to do with them; ``None`` for a notebook run by hand (see :mod:`companion.results`)."""
     env = os.environ.get("COMPANION_RESULTS_DIR")
-    return Path(env).resolve() if env else project_root() / "results"
+    return Path(env).resolve() if env else None
 
 
 def runs_dir() -> Path:

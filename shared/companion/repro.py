@@ -1,4 +1,9 @@
-"""Reproducibility: one call seeds everything, fixes the thread count and picks the device."""
+"""Reproducibility: one call seeds everything, fixes the thread count and picks the device.
+
+The native code paths (SIMD width, MKL branch, convolution library) are pinned by the kernel's environment,
+which must be set before torch loads: see :mod:`companion.numerics`. :func:`setup` checks that it was and
+warns in one line when it was not.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import random
 
 import numpy as np
 import torch
+
+from . import numerics
 
 # One intra-op thread: the book's models are tiny, and with two threads OpenMP's synchronisation costs more
 # than it saves (measured: a digits MLP trains 4x faster on one thread, 9x when the other core is busy).
@@ -41,7 +48,10 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = DEFAULT_THR
 
     Seeds all generators, sets ``torch.set_num_threads(threads)`` (``None`` keeps torch's choice) and, with
     ``deterministic``, asks torch for deterministic kernels (``warn_only`` so that ops without a
-    deterministic variant still run on GPU) and sets the cuBLAS workspace variable that this needs.
+    deterministic variant still run on GPU), sets the cuBLAS workspace variable that this needs, and turns
+    mkldnn (oneDNN) off so that CPU convolutions take ATen's im2col + GEMM path, whose GEMM is pinned by
+    ``MKL_CBWR`` (oneDNN's blocking depends on the CPU's cache sizes). Warns once when the process was not
+    started with :data:`companion.numerics.PINNED_ENV`.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -49,6 +59,8 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = DEFAULT_THR
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+        torch.backends.mkldnn.enabled = False
+        numerics.warn_if_unpinned()
     seed_everything(seed)
     return resolve_device(device)
 

@@ -1,10 +1,15 @@
-"""Execute chapters with papermill: resolved parameters, provenance, caching and atomic outputs.
+"""Execute chapters with papermill: resolved parameters, provenance, per-notebook caching, atomic outputs,
+and execution side by side (local processes) or on a cluster (Slurm through submitit).
 
-``book`` (without overrides) rewrites the committed notebooks ``book/<slug>/NN-*.ipynb`` and
-``results/<slug>/NN-*.book.json``; every other run writes ``runs/<label>/<slug>/`` and
-``results/<slug>/NN-*.<label>.json``, where ``label`` is the profile, or ``custom`` when parameters were
-overridden on the command line. Outputs are written only after the notebook ran to the end: results are
-staged in a temporary folder and moved into place, the notebook is replaced with ``os.replace``.
+Only ``book`` without overrides rewrites the committed notebooks ``book/<slug>/NN-*.ipynb`` and records
+``results/<slug>/NN-*.book.json``; every other run writes ``runs/<label>/<slug>/NN-*.ipynb`` and ``.json``,
+where ``label`` is the profile, or ``custom`` when parameters were overridden on the command line.
+
+Every notebook runs in two steps. :func:`execute_notebook` (in a worker: this process, a local process, or a
+Slurm job) executes it into a staging folder, with its records staged in ``$COMPANION_RESULTS_DIR``;
+:func:`commit` (always in this process) then moves notebook and records into place with atomic replaces, and
+only when the notebook ran to the end. A failed notebook leaves the committed files untouched and is kept in
+``runs/failed/<slug>/`` for inspection.
 """
 
 from __future__ import annotations
@@ -12,50 +17,70 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import nbformat
 import yaml
 
-from . import __version__, notebooks, papers, paths, progress, quiet
-from .results import atomic_write_text
-from .papers import PROFILES, Notebook, PaperError
+from . import __version__, notebooks, numerics, papers, paths, progress, quiet
+from .dependencies import Package
+from .papers import PROFILES, Notebook
+from .results import atomic_write_text, results_path, staged_path
+
+EXECUTORS = ("local", "slurm", "submitit-local")
+
+# Versions of the libraries whose numerics the notebooks' outputs depend on: part of every cache key.
+NUMERICAL_LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "pandas", "networkx")
 
 
 class RunError(ValueError):
-    """Bad input to a run (unknown profile/parameter, wrong type, missing data): reported before any work."""
+    """Bad input to a run (unknown profile/parameter, wrong type or choice, missing data): reported before any
+    work; or a notebook that ran but broke the runner's contract (recorded nothing)."""
 
 
-# -- hashing ---------------------------------------------------------------------------------------
+# -- cache keys ------------------------------------------------------------------------------------
 
-def package_hash() -> str:
-    """SHA-256 over the package's Python sources (relative path + content, sorted)."""
-    h = hashlib.sha256()
-    for path in sorted(paths.PACKAGE_DIR.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        h.update(str(path.relative_to(paths.PACKAGE_DIR)).encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-    return h.hexdigest()
+@lru_cache(maxsize=1)
+def package() -> Package:
+    """The installed ``companion`` package's tracked source tree (one scan per process)."""
+    return Package(paths.PACKAGE_DIR)
 
 
-def cache_key(nb: nbformat.NotebookNode, parameters: dict[str, Any], pkg_hash: str) -> str:
-    """What a notebook's outputs depend on: its code, its parameters and the package source."""
+def library_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in NUMERICAL_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cache_key(nb: nbformat.NotebookNode, parameters: dict[str, Any], pkg: Package | None = None) -> str:
+    """What a notebook's outputs depend on: its own code, its parameters, the source of the package modules
+    it imports (closed over the package's import graph, see :mod:`companion.dependencies`), the pinned
+    numerical environment and the versions of the numerical libraries."""
+    pkg = pkg or package()
     h = hashlib.sha256()
     h.update(notebooks.code_hash(nb).encode())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    h.update(pkg_hash.encode())
+    h.update(pkg.hash(pkg.notebook_modules(nb)).encode())
+    h.update(json.dumps([numerics.PINNED_ENV, library_versions()], sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
@@ -107,12 +132,26 @@ def coerce(name: str, raw: Any, default: Any) -> Any:
     raise fail()
 
 
+def check_choice(nb: Notebook, name: str, value: Any) -> None:
+    """``RunError`` when ``value`` (or, for a list parameter, one of its items) is not among the choices
+    ``papers/<slug>.yaml`` declares for ``name``."""
+    accepted = nb.choices.get(name)
+    if accepted is None:
+        return
+    items = value if isinstance(value, list) else [value]
+    bad = [v for v in items if v not in accepted]
+    if bad:
+        raise RunError(f"parameter {name!r} of {nb.slug}/{nb.name}: {bad[0]!r} is not a choice; accepted: "
+                       + ", ".join(map(str, accepted)))
+
+
 def resolve_parameters(nb: Notebook, profile: str, overrides: dict[str, Any] | None = None,
                        data_root: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(all parameters, the ones that differ from the notebook defaults) for ``nb`` at ``profile``.
 
-    Layers: notebook defaults (= book) < ``papers/<slug>.yaml`` profile < ``overrides``. Unknown names
-    and values of the wrong type raise ``RunError``. ``data_root`` is passed to notebooks that declare it.
+    Layers: notebook defaults (= book) < ``papers/<slug>.yaml`` profile < ``overrides``. Unknown names,
+    values of the wrong type and values outside the declared choices raise ``RunError``. ``data_root`` is
+    passed to notebooks that declare it.
     """
     if profile not in PROFILES:
         raise RunError(f"unknown profile {profile!r}; accepted: {', '.join(PROFILES)}")
@@ -125,6 +164,7 @@ def resolve_parameters(nb: Notebook, profile: str, overrides: dict[str, Any] | N
                 raise RunError(f"unknown parameter {name!r} for {nb.slug}/{nb.name} (from {source}); "
                                f"accepted: {', '.join(defaults)}")
             layered[name] = coerce(name, raw, defaults[name])
+            check_choice(nb, name, layered[name])
     if "profile" in defaults:
         layered["profile"] = profile
     if data_root is not None and "data_root" in defaults:
@@ -148,7 +188,7 @@ def check_data(nb: Notebook, profile: str, data_root: str | None) -> None:
                        f"{', '.join(missing)} (put the files there, see book/{nb.slug}/index.md)")
 
 
-# -- plan and execution ----------------------------------------------------------------------------
+# -- the plan --------------------------------------------------------------------------------------
 
 @dataclass
 class Task:
@@ -159,10 +199,20 @@ class Task:
     changed: dict[str, Any]       # what papermill injects
     key: str                      # cache key
     output: Path                  # where the executed notebook goes
+    root: Path                    # the project root (workers may run elsewhere)
     stale: bool = True
     seconds: float | None = None
-    status: str = "pending"
+    status: str = "pending"       # pending, cached, done, failed
+    error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.notebook.slug}/{self.notebook.name}"
+
+    @property
+    def results(self) -> Path:
+        return results_path(self.notebook.slug, self.notebook.name, self.label, self.root)
 
 
 def output_path(nb: Notebook, label: str) -> Path:
@@ -172,46 +222,60 @@ def output_path(nb: Notebook, label: str) -> Path:
     return paths.runs_dir() / label / nb.slug / f"{nb.name}.ipynb"
 
 
-def stored_key(path: Path) -> str | None:
-    """The cache key in a previously executed notebook's metadata (None when it was never run)."""
+def stored_metadata(path: Path) -> dict[str, Any]:
+    """The ``companion`` metadata of a previously executed notebook (empty when it was never run)."""
     if not path.exists():
-        return None
-    meta = notebooks.read(path).metadata.get("companion", {})
-    return meta.get("cache_key")
+        return {}
+    return notebooks.read(path).metadata.get("companion", {})
 
 
 def plan(slug: str, profile: str = "book", overrides: dict[str, Any] | None = None,
          only: list[str] | None = None, force: bool = False, data_root: str | None = None) -> list[Task]:
-    """Validate everything about a run and decide which notebooks are stale; no execution.
+    """Validate everything about a run of one chapter and decide which notebooks are stale; no execution.
 
-    Raises ``PaperError``/``RunError`` (one line each) for an unknown chapter, notebook, profile or
-    parameter, a value of the wrong type, or missing data.
+    Overrides apply to every chosen notebook that declares the parameter; one that no chosen notebook
+    declares is an error. Raises ``PaperError``/``RunError`` (one line each) for an unknown chapter,
+    notebook, profile or parameter, a value of the wrong type or outside its choices, or missing data.
     """
     paper = papers.load(slug)
     if profile not in PROFILES:
         raise RunError(f"unknown profile {profile!r}; accepted: {', '.join(PROFILES)}")
     chosen = [paper.notebook(n) for n in only] if only else list(paper.notebooks)
-    data_root = data_root or os.environ.get("COMPANION_DATA_ROOT") or (overrides or {}).get("data_root")
-    pkg = package_hash()
-    tasks = []
+    overrides = dict(overrides or {})
+    data_root = data_root or os.environ.get("COMPANION_DATA_ROOT") or overrides.get("data_root")
+    declared: dict[str, dict[str, Any]] = {}
     for nb in chosen:
         if not nb.path.exists():
             raise RunError(f"{nb.path} listed in papers/{slug}.yaml does not exist")
+        declared[nb.name] = notebooks.default_parameters(nb.path)
+    accepted = sorted({p for d in declared.values() for p in d})
+    for name in overrides:
+        if not any(name in d for d in declared.values()):
+            where = f"{slug}/{chosen[0].name}" if len(chosen) == 1 else f"any notebook of {slug}"
+            raise RunError(f"unknown parameter {name!r} for {where}; accepted: {', '.join(accepted)}")
+    label = "custom" if overrides else profile
+    tasks = []
+    for nb in chosen:
         check_data(nb, profile, data_root)
-        params, changed = resolve_parameters(nb, profile, overrides, data_root)
-        label = "custom" if overrides else profile
+        mine = {k: v for k, v in overrides.items() if k in declared[nb.name]}
+        params, changed = resolve_parameters(nb, profile, mine, data_root)
         out = output_path(nb, label)
-        key = cache_key(notebooks.read(nb.path), params, pkg)
-        stale = force or stored_key(out) != key or not _results_file(nb, label).exists()
-        tasks.append(Task(nb, profile, label, params, changed, key, out, stale))
+        key = cache_key(notebooks.read(nb.path), params)
+        task = Task(nb, profile, label, params, changed, key, out, paths.project_root())
+        task.stale = force or stored_metadata(out).get("cache_key") != key or not task.results.exists()
+        tasks.append(task)
     return tasks
 
 
-def _results_file(nb: Notebook, label: str) -> Path:
-    from .results import results_path
+def plan_chapters(chapters: list[str], profile: str = "book", overrides: dict[str, Any] | None = None,
+                  only: list[str] | None = None, force: bool = False, data_root: str | None = None) -> list[Task]:
+    """:func:`plan` for several chapters; every chapter is validated before anything runs."""
+    if only and len(chapters) > 1:
+        raise RunError("--notebook needs a single chapter")
+    return [t for slug in chapters for t in plan(slug, profile, overrides, only, force, data_root)]
 
-    return results_path(nb.slug, nb.name, label, paths.project_root() / "results")
 
+# -- executing one notebook (in a worker) ----------------------------------------------------------
 
 @contextlib.contextmanager
 def _environment(**values: str) -> Iterator[None]:
@@ -227,30 +291,42 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _kernel_environment(**extra: str):
-    """Environment of a notebook kernel: quiet progress bars, the project root, and this interpreter's
+def kernel_environment(root: Path, **extra: str) -> dict[str, str]:
+    """What a notebook kernel gets on top of the current environment: the pinned numerics
+    (:data:`companion.numerics.PINNED_ENV`), quiet progress bars, the project root, and this interpreter's
     kernel spec first on ``JUPYTER_PATH`` so the kernel runs in the same environment as the runner."""
     jupyter_path = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
                                                  os.environ.get("JUPYTER_PATH")]))
-    return _environment(COMPANION_QUIET="1", COMPANION_ROOT=str(paths.project_root()),
-                        JUPYTER_PATH=jupyter_path, **extra)
+    return {**numerics.PINNED_ENV, "COMPANION_QUIET": "1", "COMPANION_ROOT": str(root),
+            "JUPYTER_PATH": jupyter_path, **extra}
 
 
-def _git_commit() -> str | None:
+def execute_notebook(task: Task, staging: str, kernel_name: str = "python3") -> dict[str, Any]:
+    """Execute ``task``'s notebook into ``staging/<name>.ipynb`` with records staged in ``staging/records``.
+
+    Runs in a worker and never touches committed files. Returns ``{"ok", "seconds", "error"}``; the error is
+    the last lines of the traceback (papermill's cell error included).
+    """
+    import papermill
+
+    nb = task.notebook
+    staging_dir = Path(staging)
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    executed = staging_dir / f"{nb.name}.ipynb"
+    start = time.perf_counter()
+    env = kernel_environment(task.root, COMPANION_RESULTS_DIR=str(staging_dir / "records"))
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=paths.project_root(),
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def _device_description() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {platform.machine()}, {os.cpu_count()} cores visible"
+        with _environment(**env):  # COMPANION_ROOT first: nb.path is resolved against it (Slurm jobs too)
+            papermill.execute_notebook(str(nb.path), str(executed), parameters=task.changed,
+                                       kernel_name=kernel_name, progress_bar=False, log_output=False,
+                                       cwd=str(nb.path.parent))
+    except BaseException as exc:  # noqa: BLE001 - reported to the main process, which decides
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        message = " | ".join(lines[-3:]) if lines else "".join(traceback.format_exception_only(exc)).strip()
+        return {"ok": False, "seconds": time.perf_counter() - start, "error": message}
+    return {"ok": True, "seconds": time.perf_counter() - start, "error": None}
 
 
 def _clean(nb: nbformat.NotebookNode) -> None:
@@ -261,68 +337,204 @@ def _clean(nb: nbformat.NotebookNode) -> None:
     nb.metadata.pop("papermill", None)
 
 
-def execute(task: Task, kernel_name: str = "python3") -> None:
-    """Run one notebook; on success move its notebook and results into place, else leave both untouched.
+def _git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
 
-    A failed notebook is kept for inspection at ``runs/failed/<slug>/<name>.ipynb`` and the papermill
-    error is re-raised.
-    """
-    import papermill
 
+def commit(task: Task, staging: Path, outcome: dict[str, Any]) -> None:
+    """Move an executed notebook and its records into place (atomic replaces), or, when it failed, keep the
+    executed notebook in ``runs/failed/<slug>/`` and leave the committed files untouched."""
     nb = task.notebook
-    with tempfile.TemporaryDirectory(prefix="companion-") as tmp:
-        staging = Path(tmp) / "results"
-        executed = Path(tmp) / f"{nb.name}.ipynb"
-        start = time.perf_counter()
-        try:
-            with _kernel_environment(COMPANION_RESULTS_DIR=str(staging)):
-                papermill.execute_notebook(str(nb.path), str(executed), parameters=task.changed,
-                                           kernel_name=kernel_name, progress_bar=False, log_output=False,
-                                           cwd=str(nb.path.parent))
-        except BaseException:
-            task.status = "failed"
-            if executed.exists():
-                failed = paths.runs_dir() / "failed" / nb.slug / f"{nb.name}.ipynb"
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(executed, failed)
-                task.extra["failed_notebook"] = str(failed)
-            raise
-        task.seconds = time.perf_counter() - start
-        out_nb = notebooks.read(executed)
-        _clean(out_nb)
-        out_nb.metadata["companion"] = {
-            "slug": nb.slug, "notebook": nb.name, "profile": task.profile, "label": task.label,
-            "parameters": task.parameters, "overrides": task.changed, "cache_key": task.key,
-            "package_hash": package_hash()[:16], "git_commit": _git_commit(), "device": _device_description(),
-            "wall_time_s": round(task.seconds, 2), "companion_version": __version__,
-            "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        staged = staging / nb.slug / f"{nb.name}.{task.profile}.json"
-        if not staged.exists():
-            raise RunError(f"{nb.slug}/{nb.name} recorded nothing (every notebook records its headline numbers)")
-        # Success: move results and the notebook into place, each with an atomic replace.
-        record = json.loads(staged.read_text())
-        record["profile"] = task.label
-        atomic_write_text(_results_file(nb, task.label), json.dumps(record, indent=1) + "\n")
-        atomic_write_text(task.output, nbformat.writes(out_nb))
-        task.status = "done"
+    executed = staging / f"{nb.name}.ipynb"
+    staged = staged_path(staging / "records", nb.slug, nb.name)
+    task.seconds = outcome["seconds"]
+    if outcome["ok"] and not staged.exists():
+        outcome = {**outcome, "ok": False,
+                   "error": f"{task.name} recorded nothing (every notebook records its headline numbers)"}
+    if not outcome["ok"]:
+        task.status, task.error = "failed", outcome["error"]
+        if executed.exists():
+            failed = task.root / "runs" / "failed" / nb.slug / f"{nb.name}.ipynb"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(executed, failed)
+            task.extra["failed_notebook"] = str(failed)
+        return
+    record = json.loads(staged.read_text())
+    record["label"] = task.label
+    environment = record.get("environment", {})
+    out_nb = notebooks.read(executed)
+    _clean(out_nb)
+    out_nb.metadata["companion"] = {
+        "slug": nb.slug, "notebook": nb.name, "profile": task.profile, "label": task.label,
+        "parameters": task.parameters, "overrides": task.changed, "cache_key": task.key,
+        "git_commit": _git_commit(task.root), "device": environment.get("device"),
+        "environment": environment, "wall_time_s": round(task.seconds, 2), "companion_version": __version__,
+        "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(task.results, json.dumps(record, indent=1) + "\n")
+    atomic_write_text(task.output, nbformat.writes(out_nb))
+    task.status = "done"
 
 
-def run(slug: str, profile: str = "book", overrides: dict[str, Any] | None = None, only: list[str] | None = None,
-        force: bool = False, data_root: str | None = None, echo=print) -> list[Task]:
-    """Plan (all validation first) then execute the stale notebooks of a chapter, one progress bar."""
-    tasks = plan(slug, profile, overrides, only, force, data_root)
-    todo = [t for t in tasks if t.stale]
+# -- executing many notebooks ----------------------------------------------------------------------
+
+@dataclass
+class ExecutorOptions:
+    """Where the notebooks run: ``local`` (``jobs`` processes on this machine), ``slurm`` (one job per notebook
+    through submitit) or ``submitit-local`` (submitit's local executor: the cluster code path without a
+    cluster). The Slurm fields map to submitit's ``slurm_*`` parameters."""
+
+    executor: str = "local"
+    jobs: int | None = None            # local: parallel notebooks (default: the number of cores)
+    partition: str | None = None
+    gpus_per_job: int = 0
+    cpus_per_job: int = 1
+    mem_gb: float | None = None
+    time_min: int = 60
+    account: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)   # further submitit parameters
+
+    def __post_init__(self):
+        if self.executor not in EXECUTORS:
+            raise RunError(f"unknown executor {self.executor!r}; accepted: {', '.join(EXECUTORS)}")
+        if self.jobs is not None and self.jobs < 1:
+            raise RunError(f"--jobs expects a positive number, got {self.jobs}")
+
+    @property
+    def workers(self) -> int:
+        return self.jobs or os.cpu_count() or 1
+
+
+def _longest_first(tasks: list[Task]) -> list[Task]:
+    """Start the notebooks that took longest at book first (shortest makespan for a pool of workers)."""
+    def recorded(t: Task) -> float:
+        return stored_metadata(t.notebook.path).get("wall_time_s") or 0.0
+
+    return sorted(tasks, key=recorded, reverse=True)
+
+
+def slurm_parameters(options: ExecutorOptions) -> dict[str, Any]:
+    """``submitit.SlurmExecutor`` parameters (names as in ``sbatch``) for one notebook job."""
+    parameters: dict[str, Any] = {"job_name": "companion", "time": options.time_min,
+                                  "cpus_per_task": options.cpus_per_job}
+    if options.partition:
+        parameters["partition"] = options.partition
+    if options.gpus_per_job:
+        parameters["gpus_per_node"] = options.gpus_per_job
+    if options.mem_gb:
+        parameters["mem"] = f"{options.mem_gb:g}GB"
+    if options.account:
+        parameters["account"] = options.account
+    return {**parameters, **options.extra}
+
+
+def check_executor(options: ExecutorOptions) -> None:
+    """Fail before any work when the chosen executor cannot run here (no ``srun`` for Slurm)."""
+    if options.executor == "slurm" and shutil.which("srun") is None:
+        raise RunError("the slurm executor submits through Slurm, but `srun` is not on PATH here; run on the "
+                       "cluster's login node, or use --executor submitit-local to try the same path locally")
+
+
+def _submitit_executor(options: ExecutorOptions, folder: Path):
+    import submitit
+
+    if options.executor == "submitit-local":
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=options.time_min)
+        return executor
+    executor = submitit.SlurmExecutor(folder=str(folder))
+    executor.update_parameters(**slurm_parameters(options))
+    return executor
+
+
+def _outcomes(todo: list[Task], staging: dict[int, Path], options: ExecutorOptions
+              ) -> Iterator[tuple[Task, dict[str, Any]]]:
+    """(task, outcome) as the notebooks finish, on the chosen executor."""
+    if options.executor == "local" and (options.workers == 1 or len(todo) == 1):
+        for task in todo:
+            yield task, execute_notebook(task, str(staging[id(task)]))
+        return
+    if options.executor == "local":
+        context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+        with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)), mp_context=context) as pool:
+            futures = {pool.submit(execute_notebook, t, str(staging[id(t)])): t for t in todo}
+            for future in as_completed(futures):
+                yield futures[future], _result(future.result)
+        return
+    import submitit
+
+    executor = _submitit_executor(options, paths.runs_dir() / "slurm")
+    jobs = {}
+    for task in todo:
+        job = executor.submit(execute_notebook, task, str(staging[id(task)]))
+        jobs[job.job_id] = (job, task)
+    for job in submitit.helpers.as_completed([j for j, _ in jobs.values()]):
+        yield jobs[job.job_id][1], _result(job.result)
+
+
+def _result(get: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A worker's outcome; a worker that died (killed job, lost process) becomes a failed outcome."""
+    try:
+        return get()
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "seconds": 0.0, "error": f"worker failed: {type(exc).__name__}: {exc}"}
+
+
+def run_tasks(tasks: list[Task], options: ExecutorOptions | None = None, echo=print) -> list[Task]:
+    """Execute the stale ``tasks`` (all chapters at once) and commit each as it finishes; one progress bar.
+
+    Returns the tasks with their status: ``cached`` (up to date), ``done`` or ``failed`` (with ``error``).
+    """
+    options = options or ExecutorOptions()
+    check_executor(options)
+    todo = _longest_first([t for t in tasks if t.stale])
     for t in tasks:
         if not t.stale:
             t.status = "cached"
-    bar = progress(todo, desc=f"{slug} [{profile}]", unit="notebook", disable=quiet() or not todo)
-    for task in bar:
-        if hasattr(bar, "set_postfix_str"):
-            bar.set_postfix_str(task.notebook.name)
-        execute(task)
-        echo(f"  {slug}/{task.notebook.name}: {task.seconds:.1f} s -> {_display(task.output)}")
+    if not todo:
+        return tasks
+    base = paths.runs_dir() / ".staging" / uuid.uuid4().hex[:12]  # on the project's filesystem: Slurm sees it
+    staging = {id(t): base / f"{t.notebook.slug}-{t.notebook.name}" for t in todo}
+    bar = progress(total=len(todo), desc=f"{len(todo)} notebooks [{options.executor}]", unit="notebook",
+                   disable=quiet())
+    try:
+        for task, outcome in _outcomes(todo, staging, options):
+            commit(task, staging[id(task)], outcome)
+            bar.update(1)
+            if task.status == "done":
+                echo(f"  {task.name}: {task.seconds:.1f} s -> {_display(task.output)}")
+            else:
+                echo(f"  {task.name}: FAILED after {task.seconds:.1f} s: {task.error}")
+    finally:
+        bar.close()
+        shutil.rmtree(base, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            base.parent.rmdir()
     return tasks
+
+
+def run(slug: str, profile: str = "book", overrides: dict[str, Any] | None = None, only: list[str] | None = None,
+        force: bool = False, data_root: str | None = None, options: ExecutorOptions | None = None,
+        echo=print) -> list[Task]:
+    """Plan (all validation first) then execute the stale notebooks of one chapter."""
+    return run_tasks(plan(slug, profile, overrides, only, force, data_root), options, echo)
+
+
+def destinations(tasks: list[Task]) -> list[str]:
+    """One line per distinct destination of the executed notebooks and records (for the end of a run)."""
+    lines = []
+    for label in sorted({t.label for t in tasks}):
+        if label == "book":
+            lines.append("notebooks -> book/<chapter>/, records -> results/<chapter>/*.book.json (committed)")
+        else:
+            lines.append(f"notebooks and records -> {_display(paths.runs_dir() / label)}/<chapter>/ "
+                         "(the committed book and results are unchanged)")
+    return lines
 
 
 def _display(path: Path) -> str:
@@ -336,8 +548,7 @@ def recorded_runtimes(label: str = "book") -> list[dict[str, Any]]:
     rows = []
     for slug in papers.slugs():
         for nb in papers.load(slug).notebooks:
-            path = output_path(nb, label)
-            meta = notebooks.read(path).metadata.get("companion", {}) if path.exists() else {}
+            meta = stored_metadata(output_path(nb, label))
             rows.append({"chapter": slug, "notebook": nb.name, "seconds": meta.get("wall_time_s"),
                          "device": meta.get("device")})
     return rows
@@ -349,11 +560,11 @@ SCOREBOARD = "scoreboard.ipynb"
 
 
 def scoreboard_key() -> str:
-    """The scoreboard depends on its own code, the package, every ``papers/*.yaml`` and every book result."""
+    """The scoreboard depends on its own code, the package modules it imports, every ``papers/*.yaml`` and
+    every book result."""
     h = hashlib.sha256()
     nb = notebooks.read(paths.book_dir() / SCOREBOARD)
-    h.update(notebooks.code_hash(nb).encode())
-    h.update(package_hash().encode())
+    h.update(cache_key(nb, {}).encode())
     root = paths.project_root()
     for path in sorted([*(root / "papers").glob("*.yaml"), *(root / "results").glob("*/*.book.json")]):
         h.update(str(path.relative_to(root)).encode())
@@ -367,18 +578,19 @@ def refresh_scoreboard(force: bool = False, kernel_name: str = "python3") -> boo
 
     path = paths.book_dir() / SCOREBOARD
     key = scoreboard_key()
-    if not force and stored_key(path) == key:
+    if not force and stored_metadata(path).get("cache_key") == key:
         return False
+    root = paths.project_root()
     with tempfile.TemporaryDirectory(prefix="companion-") as tmp:
         executed = Path(tmp) / SCOREBOARD
         start = time.perf_counter()
-        with _kernel_environment():
+        with _environment(**kernel_environment(root)):
             papermill.execute_notebook(str(path), str(executed), kernel_name=kernel_name, progress_bar=False,
                                        log_output=False, cwd=str(path.parent))
         out_nb = notebooks.read(executed)
         _clean(out_nb)
         out_nb.metadata["companion"] = {"profile": "book", "cache_key": key,
                                         "wall_time_s": round(time.perf_counter() - start, 2),
-                                        "git_commit": _git_commit(), "companion_version": __version__}
+                                        "git_commit": _git_commit(root), "companion_version": __version__}
         atomic_write_text(path, nbformat.writes(out_nb))
     return True
