@@ -62,6 +62,39 @@ PINNED_ENV: dict[str, str] = {
 
 PINNED_CAPABILITY = PINNED_ENV["ATEN_CPU_CAPABILITY"]
 
+STAND_INS: dict[str, dict[str, str | None]] = {
+    # An x86-64 CPU without AVX2: every library on its SSE/AVX path (None: variable unset).
+    "no-avx2": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE,STRICT", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                "OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": f"X86_V3 {_NUMPY_AVX512}"},
+    # An AVX-512 CPU with nothing pinned but the thread count: every library on its widest path.
+    "avx512-unpinned": {"ATEN_CPU_CAPABILITY": None, "MKL_CBWR": None, "ONEDNN_MAX_CPU_ISA": None,
+                        "OPENBLAS_CORETYPE": None, "NPY_DISABLE_CPU_FEATURES": None},
+}
+"""Environments that stand in for another CPU on this one: ``COMPANION_STAND_IN=<name>`` makes the runner and the
+tests start their kernels with it instead of the pin (``make test`` then checks what a second machine would)."""
+
+
+def kernel_numerics() -> dict[str, str | None]:
+    """The numerical environment kernels start with: :data:`PINNED_ENV`, or the stand-in named by
+    ``$COMPANION_STAND_IN`` applied on top of it (``None`` values: unset the variable)."""
+    name = os.environ.get("COMPANION_STAND_IN", "")
+    if not name:
+        return dict(PINNED_ENV)
+    if name not in STAND_INS:
+        raise ValueError(f"unknown COMPANION_STAND_IN {name!r}; accepted: {', '.join(STAND_INS)}")
+    return {**PINNED_ENV, **STAND_INS[name]}
+
+
+def apply(changes: dict[str, str | None], env: dict[str, str] | None = None) -> dict[str, str]:
+    """Set (or, for ``None``, remove) ``changes`` in ``env`` (default: ``os.environ``, in place); returns it."""
+    env = os.environ if env is None else env
+    for k, v in changes.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
 
 def pinned_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: ``os.environ``) with :data:`PINNED_ENV` on top, as a new dict."""
@@ -111,7 +144,7 @@ def native_capability() -> str:
 
 
 def _mkl_version(config: str) -> str | None:
-    match = re.search(r"Math Kernel Library Version ([^\s]+)", config)
+    match = re.search(r"Math Kernel Library Version ([0-9.]+)", config)
     return match.group(1) if match else None
 
 
@@ -151,7 +184,7 @@ def warn_if_unpinned() -> bool:
     The variables only take effect when set before torch and numpy load, so they are checked in
     ``os.environ`` and, for torch, against the capability it actually uses."""
     missing = unpinned_variables()
-    problems = [f"{k}={os.environ.get(k)!r}" for k in missing]
+    problems = [f"{', '.join(missing)} not as pinned"] if missing else []
     if "torch" in sys.modules:
         import torch
 
@@ -162,9 +195,9 @@ def warn_if_unpinned() -> bool:
         if active != expected:
             problems.append(f"torch uses {active} (pinned: {expected})")
     if problems:
-        warnings.warn("numbers may differ from the book's: this kernel runs without the pinned numerical "
-                      f"environment ({', '.join(problems)}); use the 'Python 3 (companion)' kernel or "
-                      "`companion run` (see companion.numerics)", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"not the pinned numerical environment ({'; '.join(problems)}): numbers may differ from "
+                      "the book's; use the 'Python 3 (companion)' kernel or `companion run`", RuntimeWarning,
+                      stacklevel=3)
         return False
     return True
 
@@ -287,12 +320,7 @@ def probe() -> list[dict[str, Any]]:
     pinned run: which workloads change bits, and how much slower or faster they are."""
     rows, reference = [], None
     for name, (changes, mkldnn) in probe_variants().items():
-        env = pinned_environment()
-        for k, v in changes.items():
-            if v:
-                env[k] = v
-            else:
-                env.pop(k, None)
+        env = apply({k: v or None for k, v in changes.items()}, pinned_environment())
         code = (f"import json, companion.numerics as n; print(json.dumps(n.fingerprint(mkldnn={mkldnn!r})))")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
         if out.returncode != 0:

@@ -1,13 +1,15 @@
 """The project's pytest plugin (``-p companion.pytest_plugin`` in ``pyproject.toml``).
 
 1. Every kernel nbval starts, and the test process itself, runs with the pinned numerical environment
-   (:data:`companion.numerics.PINNED_ENV`), quiet progress bars, and records staged in a throw-away folder
+   (:data:`companion.numerics.PINNED_ENV`, or the stand-in for another CPU that ``$COMPANION_STAND_IN``
+   names), quiet progress bars, and records staged in a throw-away folder
    (``$COMPANION_RESULTS_DIR``) instead of the committed ``results/``.
 2. nbval compares the cells marked ``# NBVAL_CHECK_OUTPUT`` as text. After the last cell of every chapter
    notebook this plugin adds one more test, ``<notebook>::records``: the records the re-execution wrote must
    reproduce the committed ``results/<slug>/<notebook>.book.json``, exactly or within the tolerances that
    ``papers/<slug>.yaml`` declares for that notebook. With ``pytest-xdist --dist loadfile`` the extra test
-   stays on the worker that executed the notebook, after its cells.
+   stays on the worker that executed the notebook, after its cells. ``$COMPANION_RECORDS_REPORT=FILE``
+   appends every record's deviation (also those within tolerance) to FILE as JSON lines.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from .numerics import PINNED_ENV
+from . import numerics
 
 
 def pytest_configure(config):
-    os.environ.update(PINNED_ENV)
+    numerics.apply(numerics.kernel_numerics())   # the pin, or $COMPANION_STAND_IN for another CPU
     os.environ["COMPANION_QUIET"] = "1"
     os.environ.setdefault("COMPANION_RESULTS_DIR", tempfile.mkdtemp(prefix="companion-test-results-"))
 
@@ -49,6 +51,12 @@ class RecordsItem(pytest.Item):
         actual = json.loads(staged.read_text())["values"]
         expected = results.load(self.slug, self.notebook, "book")
         problems = results.differences(expected, actual, nb.tolerances)
+        report = os.environ.get("COMPANION_RECORDS_REPORT")
+        if report:   # every deviation, also those within tolerance: what the tolerances are sized from
+            deviations = {k: results.deviation(expected[k], actual[k]) for k in expected if k in actual}
+            with open(report, "a") as fh:
+                fh.write(json.dumps({"slug": self.slug, "notebook": self.notebook, "deviations": deviations,
+                                     "stand_in": os.environ.get("COMPANION_STAND_IN", "")}) + "\n")
         if problems:
             raise RecordsMismatch(f"{len(problems)} record(s) of {self.slug}/{self.notebook} not reproduced:\n  "
                                   + "\n  ".join(problems))

@@ -138,7 +138,7 @@ def differences(expected: dict[str, Any], actual: dict[str, Any], tolerances: di
         tol = next((t for pattern, t in tolerances.items() if fnmatchcase(key, pattern)), 0.0)
         if tol is None:
             continue
-        worst = _deviation(expected[key], actual[key])
+        worst = deviation(expected[key], actual[key])
         if worst is None:
             problems.append(f"{key}: {actual[key]!r} differs in kind or structure from the committed {expected[key]!r}")
         elif worst > tol:
@@ -147,7 +147,7 @@ def differences(expected: dict[str, Any], actual: dict[str, Any], tolerances: di
     return problems
 
 
-def _deviation(a: Any, b: Any) -> float | None:
+def deviation(a: Any, b: Any) -> float | None:
     """Largest absolute difference between the numbers of two equally shaped values (None: shapes differ)."""
     if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or a is None or b is None:
         return 0.0 if a == b else None
@@ -156,9 +156,9 @@ def _deviation(a: Any, b: Any) -> float | None:
             return 0.0 if a == b else math.inf
         return abs(a - b)
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        parts = [_deviation(x, y) for x, y in zip(a, b)]
+        parts = [deviation(x, y) for x, y in zip(a, b)]
     elif isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
-        parts = [_deviation(a[k], b[k]) for k in a]
+        parts = [deviation(a[k], b[k]) for k in a]
     else:
         return None
     return None if any(p is None for p in parts) else max(parts, default=0.0)

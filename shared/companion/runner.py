@@ -278,26 +278,22 @@ def plan_chapters(chapters: list[str], profile: str = "book", overrides: dict[st
 # -- executing one notebook (in a worker) ----------------------------------------------------------
 
 @contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
+def _environment(**values: str | None) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    numerics.apply(values)
     try:
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        numerics.apply(old)
 
 
 def kernel_environment(root: Path, **extra: str) -> dict[str, str]:
-    """What a notebook kernel gets on top of the current environment: the pinned numerics
-    (:data:`companion.numerics.PINNED_ENV`), quiet progress bars, the project root, and this interpreter's
+    """What a notebook kernel gets on top of the current environment (``None``: unset): the pinned numerics
+    (:data:`companion.numerics.PINNED_ENV`, or a stand-in, see :func:`companion.numerics.kernel_numerics`), quiet progress bars, the project root, and this interpreter's
     kernel spec first on ``JUPYTER_PATH`` so the kernel runs in the same environment as the runner."""
     jupyter_path = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
                                                  os.environ.get("JUPYTER_PATH")]))
-    return {**numerics.PINNED_ENV, "COMPANION_QUIET": "1", "COMPANION_ROOT": str(root),
+    return {**numerics.kernel_numerics(), "COMPANION_QUIET": "1", "COMPANION_ROOT": str(root),
             "JUPYTER_PATH": jupyter_path, **extra}
 
 
