@@ -91,8 +91,9 @@ def cmd_run(args) -> int:
     options = runner.ExecutorOptions(executor=args.executor, jobs=args.jobs, partition=args.partition,
                                      gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job,
                                      mem_gb=args.mem_gb, time_min=args.time_min, account=args.account)
-    # Validate every chapter (and the executor) before executing anything.
-    runner.check_executor(options)
+    # Validate every chapter (and, unless only planning, the executor) before executing anything.
+    if not args.dry_run:
+        runner.check_executor(options)
     tasks = runner.plan_chapters(chapters, args.profile, overrides, args.notebook, args.force, args.data_root)
     if args.dry_run:
         for t in tasks:

@@ -173,6 +173,24 @@ def resolve_parameters(nb: Notebook, profile: str, overrides: dict[str, Any] | N
     return {**defaults, **layered}, changed
 
 
+def check_injected(nb: Notebook, parameters: dict[str, Any]) -> None:
+    """``RunError`` unless ``parameters``, already typed as papermill injects them (``-p`` infers int, float,
+    bool or str; ``-y`` parses YAML), are declared by ``nb``, of their default's type and among their choices.
+
+    Unlike :func:`coerce` nothing is converted: papermill injects ``-p seeds "[0, 1]"`` as a string."""
+    defaults = notebooks.default_parameters(nb.path)
+    for name, value in parameters.items():
+        if name not in defaults:
+            raise RunError(f"unknown parameter {name!r} for {nb.slug}/{nb.name}; accepted: {', '.join(defaults)}")
+        default = defaults[name]
+        fits = default is None or type(value) is type(default) or (
+            isinstance(default, float) and type(value) is int)
+        if not fits:
+            raise RunError(f"parameter {name!r} of {nb.slug}/{nb.name} expects {_type_name(default)} "
+                           f"(default {default!r}), papermill would inject {value!r} ({_type_name(value)})")
+        check_choice(nb, name, value)
+
+
 def check_data(nb: Notebook, profile: str, data_root: str | None) -> None:
     """Stop before any work when ``profile`` needs files under a data root that are not there."""
     needed = nb.requires.get(profile) or []
