@@ -49,3 +49,52 @@ def parallel_speedup(chapter: str, jobs: int | None = None) -> list[str]:
     lines.append(f"  nbval serial:           {n_serial:6.1f} s   -n {jobs}:     {n_parallel:6.1f} s   "
                  f"speed-up {n_serial / n_parallel:.2f}x{verdict}")
     return lines
+
+
+# -- sizing record tolerances ----------------------------------------------------------------------
+
+TIMING_SUFFIXES = ("_s", "seconds", "_seconds", "throughput")
+
+
+def _family(key: str) -> str:
+    """The glob a record belongs to for its tolerance: ``test_acc.sgd.mean`` -> ``test_acc.*.mean``; keys of one
+    or two parts (``train_loss.orgfw``) are their own family."""
+    parts = key.split(".")
+    return f"{parts[0]}.*.{parts[-1]}" if len(parts) >= 3 else key
+
+
+def _round_up(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7 x 10^k that is >= x."""
+    import math
+
+    k = math.floor(math.log10(x))
+    for m in (1, 1.5, 2, 3, 5, 7, 10):
+        if m * 10 ** k >= x * (1 - 1e-12):
+            return float(f"{m * 10 ** k:.3g}")
+    return 10.0 ** (k + 1)
+
+
+def propose_tolerances(report_lines: list[dict], factor: float = 3.0, floor: float = 1e-9
+                       ) -> dict[tuple[str, str], dict[str, float | None]]:
+    """Tolerances per (chapter, notebook) from deviation reports (``COMPANION_RECORDS_REPORT`` lines, several
+    stand-ins): per record family (:func:`_family`), ``factor`` x the largest deviation seen, rounded up on a
+    1-1.5-2-3-5-7 grid; ``floor`` where a float family never moved (last-bit differences of another libm); ``None``
+    for wall-clock timings and for families whose structure changed (e.g. a grid argmax that moved)."""
+    worst: dict[tuple[str, str], dict[str, float | None]] = {}
+    for line in report_lines:
+        fam = worst.setdefault((line["slug"], line["notebook"]), {})
+        for key, dev in line["deviations"].items():
+            name = _family(key)
+            if key.endswith(TIMING_SUFFIXES) or name.endswith(TIMING_SUFFIXES):
+                fam[name] = None
+                continue
+            if name in fam and fam[name] is None:
+                continue
+            fam[name] = None if dev is None else max(fam.get(name, 0.0), dev)
+    proposed = {}
+    for nb, fams in worst.items():
+        # First match wins: exact keys before globs, narrower globs (more parts) before wider ones.
+        order = sorted(fams, key=lambda n: ("*" in n, -n.count("."), n))
+        proposed[nb] = {name: (None if fams[name] is None else
+                               (_round_up(factor * fams[name]) if fams[name] > 0 else floor)) for name in order}
+    return proposed

@@ -44,6 +44,10 @@ from .results import atomic_write_text, results_path, staged_path
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 
+# The kernel's own log (e.g. ipykernel's warning about unencrypted local TCP, once per notebook) would interleave
+# with the progress bar; cell errors still reach the executed notebook and the run's report.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
 # Versions of the libraries whose numerics the notebooks' outputs depend on: part of every cache key.
 NUMERICAL_LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "pandas", "networkx")
 
@@ -333,7 +337,7 @@ def execute_notebook(task: Task, staging: str, kernel_name: str = "python3") -> 
         with _environment(**env):  # COMPANION_ROOT first: nb.path is resolved against it (Slurm jobs too)
             papermill.execute_notebook(str(nb.path), str(executed), parameters=task.changed,
                                        kernel_name=kernel_name, progress_bar=False, log_output=False,
-                                       cwd=str(nb.path.parent))
+                                       cwd=str(nb.path.parent), extra_arguments=KERNEL_ARGUMENTS)
     except BaseException as exc:  # noqa: BLE001 - reported to the main process, which decides
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -600,7 +604,7 @@ def refresh_scoreboard(force: bool = False, kernel_name: str = "python3") -> boo
         start = time.perf_counter()
         with _environment(**kernel_environment(root)):
             papermill.execute_notebook(str(path), str(executed), kernel_name=kernel_name, progress_bar=False,
-                                       log_output=False, cwd=str(path.parent))
+                                       log_output=False, cwd=str(path.parent), extra_arguments=KERNEL_ARGUMENTS)
         out_nb = notebooks.read(executed)
         _clean(out_nb)
         out_nb.metadata["companion"] = {"profile": "book", "cache_key": key,
