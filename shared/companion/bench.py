@@ -98,3 +98,26 @@ def propose_tolerances(report_lines: list[dict], factor: float = 3.0, floor: flo
         proposed[nb] = {name: (None if fams[name] is None else
                                (_round_up(factor * fams[name]) if fams[name] > 0 else floor)) for name in order}
     return proposed
+
+
+def smoke_chapters(budget_s: float = 30.0, jobs: int | None = None) -> tuple[list[str], bool]:
+    """Run every chapter at ``smoke`` (forced, ``jobs`` notebooks side by side, default: the cores; outputs
+    to ``runs/smoke/``) and time each chapter's wall clock against ``budget_s``; (lines, any over budget)."""
+    from . import papers
+
+    options = runner.ExecutorOptions(jobs=jobs)
+    lines = [f"smoke profile, {options.workers} notebooks side by side; budget {budget_s:.0f} s a chapter"]
+    over = False
+    for slug in papers.slugs():
+        tasks = runner.plan(slug, "smoke", force=True)
+        start = time.perf_counter()
+        runner.run_tasks(tasks, options, echo=lambda *_: None)
+        wall = time.perf_counter() - start
+        failed = [t.name for t in tasks if t.status == "failed"]
+        busy = sum(t.seconds or 0.0 for t in tasks)
+        flag = wall > budget_s or bool(failed)
+        over |= flag
+        lines.append(f"  {slug:<24} {wall:6.1f} s wall / {budget_s:.0f} s = {wall / budget_s:4.2f} "
+                     f"({len(tasks)} notebooks, {busy:.1f} s of notebook time)"
+                     + ("  OVER BUDGET" if wall > budget_s else "") + (f"  FAILED: {failed}" if failed else ""))
+    return lines, over
