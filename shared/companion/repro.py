@@ -47,22 +47,25 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = DEFAULT_THR
     """Make a notebook reproducible and return its device.
 
     Seeds all generators, sets ``torch.set_num_threads(threads)`` (``None`` keeps torch's choice) and, with
-    ``deterministic``, asks torch for deterministic kernels (``warn_only`` so that ops without a
-    deterministic variant still run on GPU), sets the cuBLAS workspace variable that this needs, and turns
-    mkldnn (oneDNN) off so that CPU convolutions take ATen's im2col + GEMM path, whose GEMM is pinned by
-    ``MKL_CBWR`` (oneDNN's blocking depends on the CPU's cache sizes). Warns once when the process was not
-    started with :data:`companion.numerics.PINNED_ENV`.
+    ``deterministic``, turns mkldnn (oneDNN) off so that CPU convolutions take ATen's im2col + GEMM path, whose
+    GEMM is pinned by ``MKL_CBWR`` (oneDNN's blocking depends on the CPU's cache sizes), and warns once when
+    the process was not started with :data:`companion.numerics.PINNED_ENV`. On a GPU it also asks torch for
+    deterministic kernels (``warn_only`` so that ops without a deterministic variant still run) and sets the
+    cuBLAS workspace variable that this needs; on the CPU, where one thread makes the kernels deterministic,
+    that flag changes no result (checked on the book's notebooks) and would cost a second of imports.
     """
+    dev = resolve_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        if dev.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.mkldnn.enabled = False
         numerics.warn_if_unpinned()
     seed_everything(seed)
-    return resolve_device(device)
+    return dev
 
 
 def generator(seed: int) -> torch.Generator:
