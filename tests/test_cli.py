@@ -29,6 +29,7 @@ def companion(*args, env_root=None):
     (["run", "demo", "--profile", "paper"], "reads real data; pass --data-root DIR"),
     (["run", "demo", "--notebook", "02-nothing"], "chapter 'demo' has no notebook '02-nothing'"),
     (["claims", "nope"], "unknown chapter 'nope'"),
+    (["bench", "--label", "nosuch"], "unknown run label 'nosuch'; accepted: smoke, book, gpu, paper, custom"),
 ])
 def test_bad_input_is_one_line_and_exit_2(demo_project, args, message):
     before = sorted(p.relative_to(demo_project) for p in demo_project.rglob("*"))

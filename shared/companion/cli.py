@@ -170,6 +170,9 @@ def budget_table(label: str = "book") -> tuple[list[str], bool]:
 
 
 def cmd_bench(args) -> int:
+    labels = (*PROFILES, "custom")
+    if args.label not in labels:
+        return _error(f"unknown run label {args.label!r}; accepted: {', '.join(labels)}")
     if args.numerics:
         import pandas as pd
 
