@@ -126,16 +126,38 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def cmd_claims(args) -> int:
     import pandas as pd
 
     if args.chapter and args.chapter not in papers.slugs():
         return _error(f"unknown chapter {args.chapter!r}; accepted: {', '.join(papers.slugs())}")
+    labels = (*PROFILES, "custom")
+    if args.profile not in labels:
+        return _error(f"unknown run label {args.profile!r}; accepted: {', '.join(labels)}")
+    verdicts = papers.evaluate_all(args.chapter, args.profile)
     table = papers.scoreboard(args.chapter, args.profile)
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+    for column, width in (("where", 34), ("paper", 34), ("ours", 28)):
+        table[column] = table[column].map(lambda t, w=width: _clip(str(t), w))
+    with pd.option_context("display.width", 250, "display.max_colwidth", 60):
         print(table.to_string(index=False))
-    failing = [v for v in papers.evaluate_all(args.chapter, args.profile)
-               if v.claim.status == "checked" and v.holds is not True]
+    print()
+    for slug in sorted({v.claim.slug for v in verdicts}):
+        mine = [v for v in verdicts if v.claim.slug == slug]
+        counts = {"hold": sum(v.holds is True and v.claim.status == "checked" for v in mine),
+                  "fail": sum(v.holds is False and v.claim.status == "checked" for v in mine),
+                  "not reproduced at this scale (status says why)": sum(v.claim.status != "checked" for v in mine),
+                  "without a result": sum(v.holds is None and v.claim.status == "checked" for v in mine)}
+        print(f"{slug}: " + ", ".join(f"{n} {what}" for what, n in counts.items() if n or what in ("hold", "fail")))
+        if all(v.holds is None for v in mine):
+            print(f"  no {args.profile} results: `companion run {slug} --profile {args.profile}` records them")
+    if args.profile != "book":
+        print(f"(the checks state the papers' claims at the book profile; at {args.profile} they are for information)")
+        return 0
+    failing = [v for v in verdicts if v.claim.status == "checked" and v.holds is not True]
     return 1 if failing else 0
 
 
