@@ -75,3 +75,16 @@ def test_claims_evaluate_on_recorded_results(demo_project):
     assert verdicts["square-positive"].holds is True and verdicts["square-positive"].label == "holds"
     assert verdicts["square-huge"].holds is False and verdicts["square-huge"].label == "fails (gpu-only)"
     assert papers.evaluate_all("demo", "gpu")[0].holds is None  # nothing recorded at gpu
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_declared_choices_include_every_profile_value(slug):
+    # The book defaults and every profile's overrides must be among the choices papers/<slug>.yaml declares.
+    for nb in papers.load(slug).notebooks:
+        defaults = notebooks.default_parameters(nb.path)
+        for name in nb.choices:
+            assert name in defaults, f"{nb.name}: choices for unknown parameter {name!r}"
+        for profile in papers.PROFILES:
+            params, _ = runner.resolve_parameters(nb, profile)
+            for name in nb.choices:
+                runner.check_choice(nb, name, params[name])
