@@ -225,7 +225,12 @@ def cmd_bench(args) -> int:
         ratio = step_time_ratio()
         print("SFW vs SGD(momentum) on the same model and batch:")
         for key, value in ratio.items():
-            print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
+            if isinstance(value, float) and key.endswith("_s"):
+                print(f"  {key.removesuffix('_s') + ' (ms)':<22} {1000 * value:9.4f}")
+            elif isinstance(value, float):
+                print(f"  {key:<22} {value:9.3f}")
+            else:
+                print(f"  {key:<22} {value}")
     return 1 if over else 0
 
 
