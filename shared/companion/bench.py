@@ -53,7 +53,7 @@ def parallel_speedup(chapter: str, jobs: int | None = None) -> list[str]:
 
 # -- sizing record tolerances ----------------------------------------------------------------------
 
-TIMING_SUFFIXES = ("_s", "seconds", "_seconds", "throughput")
+TIMING_SUFFIXES = ("_s", "seconds", "throughput")
 
 
 def _family(key: str) -> str:

@@ -96,11 +96,6 @@ def apply(changes: dict[str, str | None], env: dict[str, str] | None = None) -> 
     return env
 
 
-def pinned_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: ``os.environ``) with :data:`PINNED_ENV` on top, as a new dict."""
-    return {**(dict(os.environ) if base is None else base), **PINNED_ENV}
-
-
 def unpinned_variables(env: dict[str, str] | None = None) -> list[str]:
     """Names of :data:`PINNED_ENV` whose value in ``env`` (default: ``os.environ``) differs from the pin."""
     env = os.environ if env is None else env
@@ -296,22 +291,23 @@ def fingerprint(mkldnn: bool | None = None) -> dict[str, Any]:
     return out
 
 
-def probe_variants() -> dict[str, tuple[dict[str, str], bool]]:
+def probe_variants() -> dict[str, tuple[dict[str, str | None], bool]]:
     """Environments to compare: the pin, then one setting at a time changed to what another CPU (or no pin)
-    would give. Values: (environment changes on top of the pin, whether mkldnn convolutions are on)."""
+    would give. Values: (environment changes on top of the pin as for :func:`apply`, ``None`` unsets; whether
+    mkldnn convolutions are on)."""
     native = native_capability()
-    variants: dict[str, tuple[dict[str, str], bool]] = {"pinned": ({}, False)}
+    variants: dict[str, tuple[dict[str, str | None], bool]] = {"pinned": ({}, False)}
     for cap in ("default", "avx512") if native == "avx512" else ("default",):
         variants[f"ATEN_CPU_CAPABILITY={cap}"] = ({"ATEN_CPU_CAPABILITY": cap}, False)
     for branch in ("COMPATIBLE", "AVX", "AVX512") if native == "avx512" else ("COMPATIBLE", "AVX"):
         variants[f"MKL_CBWR={branch},STRICT"] = ({"MKL_CBWR": f"{branch},STRICT"}, False)
-    variants["MKL_CBWR unset"] = ({"MKL_CBWR": ""}, False)
+    variants["MKL_CBWR unset"] = ({"MKL_CBWR": None}, False)
     variants["mkldnn convolutions on"] = ({}, True)
-    variants["mkldnn on, ONEDNN_MAX_CPU_ISA unset"] = ({"ONEDNN_MAX_CPU_ISA": ""}, True)
-    variants["OPENBLAS_CORETYPE unset"] = ({"OPENBLAS_CORETYPE": ""}, False)
+    variants["mkldnn on, ONEDNN_MAX_CPU_ISA unset"] = ({"ONEDNN_MAX_CPU_ISA": None}, True)
+    variants["OPENBLAS_CORETYPE unset"] = ({"OPENBLAS_CORETYPE": None}, False)
     variants["OPENBLAS_CORETYPE=Sandybridge"] = ({"OPENBLAS_CORETYPE": "Sandybridge"}, False)
-    variants["numpy with AVX-512"] = ({"NPY_DISABLE_CPU_FEATURES": ""}, False)
-    variants["nothing pinned"] = ({k: "" for k in PINNED_ENV if not k.endswith("_THREADS")}, True)
+    variants["numpy with AVX-512"] = ({"NPY_DISABLE_CPU_FEATURES": None}, False)
+    variants["nothing pinned"] = ({k: None for k in PINNED_ENV if not k.endswith("_THREADS")}, True)
     return variants
 
 
@@ -320,7 +316,7 @@ def probe() -> list[dict[str, Any]]:
     pinned run: which workloads change bits, and how much slower or faster they are."""
     rows, reference = [], None
     for name, (changes, mkldnn) in probe_variants().items():
-        env = apply({k: v or None for k, v in changes.items()}, pinned_environment())
+        env = apply(changes, {**os.environ, **PINNED_ENV})
         code = (f"import json, companion.numerics as n; print(json.dumps(n.fingerprint(mkldnn={mkldnn!r})))")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
