@@ -13,7 +13,7 @@ PYTEST := COMPANION_QUIET=1 $(BIN)/python -m pytest -p no:cacheprovider
 # `$(call timed,NAME,COMMAND)`: run COMMAND and print how long the phase NAME took (and keep its exit status).
 timed = start=$$(date +%s); $(2); rc=$$?; echo "== phase $(1): $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
-.PHONY: install book html test test-unit test-nbval test-build unit run claims bench clean
+.PHONY: install book html lab test test-unit test-nbval test-build unit run claims bench clean
 
 install: $(STAMP)
 
@@ -31,23 +31,28 @@ book: $(STAMP)
 	$(BIN)/companion run all --profile book --jobs $(JOBS)
 	$(BIN)/companion build
 
+## JupyterLab on the book's notebooks, with the pinned kernel "Python 3 (companion)" (see README: Open a notebook).
+lab: $(STAMP)
+	cd book && JUPYTER_PATH=$(abspath $(VENV))/share/jupyter COMPANION_QUIET=1 $(abspath $(BIN))/jupyter lab --ServerApp.open_browser=False
+
 ## Build the HTML from the committed notebooks without executing anything.
 html: $(STAMP)
 	$(BIN)/companion build
 
 ## Everything CI checks, phase by phase with its time: unit tests (incl. runner, CLI, claims), nbval over every
-## committed notebook (re-executed side by side, each notebook on one worker), the strict book build.
+## committed notebook (re-executed side by side, each notebook on one worker), the strict book build and the
+## built book in headless Chromium (skipped, with the reason, where Chromium is not installed).
 test: $(STAMP)
 	@$(MAKE) --no-print-directory test-unit test-nbval test-build
 
 test-unit: $(STAMP)
-	@$(call timed,unit tests,$(PYTEST) -n $(JOBS) --dist loadfile tests --ignore=tests/test_book.py)
+	@$(call timed,unit tests,$(PYTEST) -n $(JOBS) --dist loadfile tests --ignore=tests/test_book.py --ignore=tests/test_browser.py)
 
 test-nbval: $(STAMP)
 	@$(call timed,nbval,$(PYTEST) -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env book)
 
 test-build: $(STAMP)
-	@$(call timed,book build,$(PYTEST) tests/test_book.py)
+	@$(call timed,book build and browser,$(PYTEST) -rs tests/test_book.py tests/test_browser.py)
 
 ## Only the fast tests (no notebook re-execution, no book build).
 unit: $(STAMP)

@@ -16,6 +16,20 @@ REPO = Path(__file__).resolve().parents[1]
 # the project's pytest plugin, companion.pytest_plugin (loaded through pyproject.toml).
 
 
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The HTML book built once per session with warnings as errors: (completed process, html folder)."""
+    import subprocess
+
+    from companion import paths
+    from companion.cli import jupyter_book_command
+
+    out_dir = tmp_path_factory.mktemp("book")
+    out = subprocess.run([*jupyter_book_command(), "build", str(paths.book_dir()), "--path-output", str(out_dir),
+                          "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
+    return out, out_dir / "_build" / "html"
+
+
 def make_notebook(path: Path, parameters: str, body: str) -> Path:
     """Write a small notebook with a tagged parameters cell and one body cell."""
     nb = nbformat.v4.new_notebook()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from companion import notebooks, papers, paths
@@ -36,13 +34,9 @@ def test_every_chapter_notebook_is_in_the_toc_and_executed():
             assert meta.get("profile") == "book", f"{nb.path} was not executed by the runner at book"
 
 
-def test_book_builds_strictly(tmp_path):
-    from companion.cli import jupyter_book_command
-
-    out = subprocess.run([*jupyter_book_command(), "build", str(paths.book_dir()), "--path-output",
-                          str(tmp_path), "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
+def test_book_builds_strictly(built_book):
+    out, html = built_book
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-    html = tmp_path / "_build" / "html"
     assert (html / "intro.html").exists() and (html / "scoreboard.html").exists()
     for slug in papers.slugs():
         assert (html / slug / "index.html").exists()
@@ -51,3 +45,10 @@ def test_book_builds_strictly(tmp_path):
             assert "Traceback" not in page, f"{slug}/{nb.name} shows a traceback"
     images = list((html / "_images").glob("*.png"))
     assert images, "the book shows figures"
+
+
+def test_math_is_served_by_the_book_itself(built_book):
+    _, html = built_book
+    page = (html / "intro.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in page and "cdn.jsdelivr" not in page
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
