@@ -1,4 +1,7 @@
-"""Two fixes to the HTML pages Jupyter Book 1.x writes, as a local Sphinx extension.
+"""The book's own Sphinx extension: a ``claims`` directive and two fixes to the pages Jupyter Book 1.x writes.
+
+- ``{claims} <slug>`` in a chapter page renders that chapter's claim table from ``papers/<slug>.yaml`` and the
+  committed records, with the same code as the scoreboard (:mod:`companion.scoreboard`).
 
 - MathJax on every page: titles with math appear in the sidebar of every page, so MathJax must load on pages
   whose body has none (Sphinx's ``html_assets_policy = "always"``).
@@ -8,6 +11,31 @@
 """
 
 from __future__ import annotations
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+
+class ClaimsDirective(SphinxDirective):
+    """``{claims} <slug>``: the chapter's claims, the paper's values, ours and the verdicts, as an HTML table."""
+
+    required_arguments = 1
+
+    def run(self):
+        from companion import papers, paths, scoreboard
+
+        slug = self.arguments[0]
+        self.env.note_dependency(str(paths.papers_dir() / f"{slug}.yaml"))
+        self.env.note_dependency(scoreboard.__file__)
+        for record in sorted((paths.project_root() / "results" / slug).glob("*.book.json")):
+            self.env.note_dependency(str(record))
+        verdicts = papers.evaluate_all(slug, "book")
+        table = scoreboard.claims_html(verdicts, link_base="../", show_chapter=False)
+        summary = ", ".join(f"{n} {scoreboard.VERDICTS[k][0]}" for k, n in
+                            sorted(scoreboard.counts(verdicts).get(slug, {}).items(),
+                                   key=lambda kv: scoreboard.ORDER.index(kv[0])))
+        return [nodes.paragraph(text=f"{len(verdicts)} claims: {summary}."),
+                nodes.raw("", f"<div class='claims-table' style='overflow-x:auto'>{table}</div>", format="html")]
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree):
@@ -24,6 +52,7 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.add_directive("claims", ClaimsDirective)
     app.set_html_assets_policy("always")
     app.connect("html-page-context", _unique_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -69,6 +69,8 @@ SCHEMA: dict[str, Any] = {
                     "check": {"type": "string"},
                     "status": {"enum": list(STATUSES)},
                     "reason": {"type": "string"},
+                    "explain": {"type": "string"},
+                    "unit": {"type": "string"},
                 },
                 "if": {"properties": {"status": {"not": {"const": "checked"}}}},
                 "then": {"required": ["reason"]},
@@ -122,6 +124,8 @@ class Claim:
     check: str
     status: str
     reason: str = ""
+    explain: str = ""   # the check in words, for readers (the scoreboard shows the expression where it is empty)
+    unit: str = ""      # the unit of ``ours`` (e.g. "%", "s")
 
 
 @dataclass(frozen=True)
