@@ -126,7 +126,8 @@ def demo_project(tmp_path, monkeypatch):
                       if fail:
                           raise RuntimeError("cube failing on purpose")
                   """)
-    shutil.copyfile(REPO / "book" / "scoreboard.ipynb", tmp_path / "book" / "scoreboard.ipynb")
+    for page in ("scoreboard.ipynb", "runtimes.ipynb"):
+        shutil.copyfile(REPO / "book" / page, tmp_path / "book" / page)
     monkeypatch.setenv("COMPANION_ROOT", str(tmp_path))
     monkeypatch.delenv("COMPANION_RESULTS_DIR", raising=False)
     monkeypatch.delenv("COMPANION_DATA_ROOT", raising=False)

@@ -53,7 +53,7 @@ def test_run_prints_times_and_claims_prints_verdicts(demo_project):
     assert out.returncode == 0, out.stderr
     assert "demo/01-square:" in out.stdout and " s -> book/demo/01-square.ipynb" in out.stdout
     assert "records -> results/<chapter>/*.book.json (committed)" in out.stdout
-    assert "scoreboard: re-executed" in out.stdout
+    assert "scoreboard.ipynb: re-executed" in out.stdout and "runtimes.ipynb: re-executed" in out.stdout
     custom = companion("run", "demo", "-p", "x", "4", "--jobs", "2", env_root=demo_project)
     assert custom.returncode == 0, custom.stderr
     assert "runs/custom/<chapter>/ (the committed book and results are unchanged)" in custom.stdout

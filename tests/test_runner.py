@@ -180,10 +180,12 @@ def test_cache_key_follows_the_modules_a_notebook_imports(demo_project):
     assert runner.cache_key(notebooks.read(nb_path), {"x": 3}, pkg) != key
 
 
-def test_scoreboard_refreshes_only_when_results_change(demo_project):
+def test_summary_pages_refresh_only_when_results_change(demo_project):
     runner.run("demo", "book", options=ExecutorOptions(jobs=1))
-    assert runner.refresh_scoreboard() is True
-    board = notebooks.read(demo_project / "book" / "scoreboard.ipynb")
-    text = "".join(o.get("text", "") for c in board.cells if c.cell_type == "code" for o in c.outputs)
-    assert "demo" in text and "holds" in text
-    assert runner.refresh_scoreboard() is False
+    assert runner.refresh_summary_pages() == ["scoreboard.ipynb", "runtimes.ipynb"]
+    for page, words in (("scoreboard.ipynb", ("demo", "holds")), ("runtimes.ipynb", ("demo", "01-square"))):
+        nb = notebooks.read(demo_project / "book" / page)
+        text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/html", ""))
+                       for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        assert all(w in text for w in words), page
+    assert runner.refresh_summary_pages() == []

@@ -11,6 +11,53 @@ from pathlib import Path
 
 from . import paths, runner
 
+# Budgets in seconds of notebook wall time, per run label. ``book``: a notebook <= 3 min, a chapter <= 4 min
+# measured on the 2-core reference machine (the budget readers are promised is 5 min: the minute of margin keeps
+# a slower machine inside), the whole book <= 40 min. ``smoke``: a notebook <= 15 s; a chapter <= 30 s of wall
+# clock as `companion run <chapter> --profile smoke` takes it (notebooks side by side), timed by `bench --smoke`.
+BUDGETS = {"book": {"notebook": 180, "chapter": 240, "book": 2400},
+           "smoke": {"notebook": 15, "chapter": None, "book": None}}
+SMOKE_CHAPTER_BUDGET_S = 30
+
+
+def runtimes(label: str = "book"):
+    """The recorded wall time of every chapter notebook of a run label against the budgets, as a
+    ``pandas.DataFrame`` (chapter, notebook, seconds, share of the notebook budget), in book order."""
+    import pandas as pd
+
+    budget = (BUDGETS.get(label) or {}).get("notebook")
+    frame = pd.DataFrame(runner.recorded_runtimes(label), columns=["chapter", "notebook", "seconds", "device"])
+    frame["share"] = frame["seconds"] / budget if budget else float("nan")
+    return frame
+
+
+def runtimes_figure(frame, label: str = "book"):
+    """Two panels: every notebook's time against the notebook budget, and every chapter's total against the
+    chapter budget (dashed lines), coloured by chapter."""
+    from . import plotting
+
+    budgets = BUDGETS.get(label) or {}
+    plotting.use_house_style()
+    done = frame.dropna(subset=["seconds"])
+    chapters = list(dict.fromkeys(done["chapter"]))
+    colours = {c: f"C{i % 10}" for i, c in enumerate(chapters)}
+    totals = done.groupby("chapter", sort=False)["seconds"].sum()
+    fig, (ax1, ax2) = plotting.figure("wide", ncols=2, gridspec_kw={"width_ratios": [3, 2]})
+    labels = [f"{c}/{n}" for c, n in zip(done["chapter"], done["notebook"])]
+    ax1.barh(labels, done["seconds"], color=[colours[c] for c in done["chapter"]])
+    ax2.barh(list(totals.index), totals.values, color=[colours[c] for c in totals.index])
+    for ax, key, what in ((ax1, "notebook", "notebook"), (ax2, "chapter", "chapter")):
+        if budgets.get(key):
+            ax.axvline(budgets[key], color="0.3", ls="--", lw=1)
+            ax.text(budgets[key], -0.8, f" {what} budget {budgets[key]:.0f} s", fontsize=7, va="top", color="0.3")
+        ax.invert_yaxis()
+        ax.set_xlabel("wall time (s)")
+        ax.tick_params(axis="y", labelsize=7)
+    ax1.set_title("per notebook")
+    ax2.set_title("per chapter")
+    fig.set_size_inches(fig.get_size_inches()[0], max(3.0, 0.2 * len(done) + 1.0))
+    return fig
+
 
 def _runner_wall(tasks: list[runner.Task], jobs: int) -> float:
     """Wall time to execute ``tasks`` with ``jobs`` local workers, into throw-away staging (nothing committed)."""

@@ -13,15 +13,9 @@ import time
 
 from . import papers, paths, runner
 from .papers import PROFILES, PaperError
+from .bench import BUDGETS, SMOKE_CHAPTER_BUDGET_S
 from .runner import RunError
 
-# Budgets in seconds of notebook wall time, per run label. ``book``: a notebook <= 3 min, a chapter <= 4 min
-# measured on the 2-core reference machine (the budget readers are promised is 5 min: the minute of margin keeps
-# a slower machine inside), the whole book <= 40 min. ``smoke``: a notebook <= 15 s; a chapter <= 30 s of wall
-# clock as `companion run <chapter> --profile smoke` takes it (notebooks side by side), timed by `bench --smoke`.
-BUDGETS = {"book": {"notebook": 180, "chapter": 240, "book": 2400},
-           "smoke": {"notebook": 15, "chapter": None, "book": None}}
-SMOKE_CHAPTER_BUDGET_S = 30
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,8 +115,9 @@ def cmd_run(args) -> int:
                                                   if "failed_notebook" in t.extra else ""), file=sys.stderr)
     if failed:
         return 1
-    if args.profile == "book" and not overrides and runner.refresh_scoreboard():
-        print("scoreboard: re-executed")
+    if args.profile == "book" and not overrides:
+        for page in runner.refresh_summary_pages():
+            print(f"{page}: re-executed")
     return 0
 
 

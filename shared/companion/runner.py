@@ -572,43 +572,53 @@ def recorded_runtimes(label: str = "book") -> list[dict[str, Any]]:
     return rows
 
 
-# -- the scoreboard page ---------------------------------------------------------------------------
+# -- the summary pages (scoreboard, runtimes) ------------------------------------------------------
 
 SCOREBOARD = "scoreboard.ipynb"
+RUNTIMES = "runtimes.ipynb"
+SUMMARY_PAGES = (SCOREBOARD, RUNTIMES)
 
 
-def scoreboard_key() -> str:
-    """The scoreboard depends on its own code, the package modules it imports, every ``papers/*.yaml`` and
-    every book result."""
+def summary_key(page: str = SCOREBOARD) -> str:
+    """A summary page depends on its own code, the package modules it imports, every ``papers/*.yaml``, every
+    book result and the recorded runtime of every chapter notebook."""
     h = hashlib.sha256()
-    nb = notebooks.read(paths.book_dir() / SCOREBOARD)
+    nb = notebooks.read(paths.book_dir() / page)
     h.update(cache_key(nb, {}).encode())
     root = paths.project_root()
     for path in sorted([*(root / "papers").glob("*.yaml"), *(root / "results").glob("*/*.book.json")]):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
+    for row in recorded_runtimes("book"):
+        h.update(f"{row['chapter']}/{row['notebook']}={row['seconds']}".encode())
     return h.hexdigest()[:16]
 
 
-def refresh_scoreboard(force: bool = False, kernel_name: str = "python3") -> bool:
-    """Re-execute ``book/scoreboard.ipynb`` in place when claims or results changed; True if it ran."""
+def refresh_summary_pages(force: bool = False, kernel_name: str = "python3") -> list[str]:
+    """Re-execute the summary pages of ``book/`` (:data:`SUMMARY_PAGES`, those that exist) in place when
+    claims, results or runtimes changed; the names of those that ran."""
     import papermill
 
-    path = paths.book_dir() / SCOREBOARD
-    key = scoreboard_key()
-    if not force and stored_metadata(path).get("cache_key") == key:
-        return False
     root = paths.project_root()
-    with tempfile.TemporaryDirectory(prefix="companion-") as tmp:
-        executed = Path(tmp) / SCOREBOARD
-        start = time.perf_counter()
-        with _environment(**kernel_environment(root)):
-            papermill.execute_notebook(str(path), str(executed), kernel_name=kernel_name, progress_bar=False,
-                                       log_output=False, cwd=str(path.parent), extra_arguments=KERNEL_ARGUMENTS)
-        out_nb = notebooks.read(executed)
-        _clean(out_nb)
-        out_nb.metadata["companion"] = {"profile": "book", "cache_key": key,
-                                        "wall_time_s": round(time.perf_counter() - start, 2),
-                                        "git_commit": _git_commit(root), "companion_version": __version__}
-        atomic_write_text(path, nbformat.writes(out_nb))
-    return True
+    ran = []
+    for page in SUMMARY_PAGES:
+        path = paths.book_dir() / page
+        if not path.exists():
+            continue
+        key = summary_key(page)
+        if not force and stored_metadata(path).get("cache_key") == key:
+            continue
+        with tempfile.TemporaryDirectory(prefix="companion-") as tmp:
+            executed = Path(tmp) / page
+            start = time.perf_counter()
+            with _environment(**kernel_environment(root)):
+                papermill.execute_notebook(str(path), str(executed), kernel_name=kernel_name, progress_bar=False,
+                                           log_output=False, cwd=str(path.parent), extra_arguments=KERNEL_ARGUMENTS)
+            out_nb = notebooks.read(executed)
+            _clean(out_nb)
+            out_nb.metadata["companion"] = {"profile": "book", "cache_key": key,
+                                            "wall_time_s": round(time.perf_counter() - start, 2),
+                                            "git_commit": _git_commit(root), "companion_version": __version__}
+            atomic_write_text(path, nbformat.writes(out_nb))
+        ran.append(page)
+    return ran
