@@ -299,3 +299,15 @@ def test_corpus_split_is_by_file_and_stable():
     assert not set(c.files["train"]) & set(c.files["test"])
     assert len(c.files["test"]) > 0 and c.train.numel() == 10_000
     assert corpus.CharTokenizer().vocab_size == 97
+
+
+def test_masked_merge_of_a_plain_lora_is_lora_prune():
+    base = sparse_linear(sparsity=0.6)
+    plain = lora.LoRALinear(copy.deepcopy(base), "lora", r=3, alpha=6.0)
+    with torch.no_grad():
+        plain.lora_A.normal_()
+        plain.lora_B.normal_()
+    prune_variant = copy.deepcopy(plain)
+    prune_variant.variant = "lora_prune"
+    assert torch.equal(lora.merged_linear(plain, masked=True).weight, lora.merged_linear(prune_variant).weight)
+    assert torch.equal(lora.merged_linear(plain, masked=True).weight == 0, base.weight == 0)

@@ -76,12 +76,16 @@ def effective_weight(layer: nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def merged_linear(layer: LoRALinear) -> nn.Linear:
+def merged_linear(layer: LoRALinear, masked: bool | None = None) -> nn.Linear:
     """A plain ``nn.Linear`` holding the merged weight of ``layer`` (MaskLoRA, ScaleLoRA and LoRA-Prune keep
-    the zeros of W; ``lora`` is the naive merge W + s·BA)."""
+    the zeros of W; ``lora`` is the naive merge W + s·BA). ``masked=True`` merges an additive adapter with
+    the mask, W + s·(M ⊙ BA) — LoRA-Prune's merge, so one trained plain LoRA gives both merges."""
     out = nn.Linear(layer.base.in_features, layer.base.out_features, bias=layer.base.bias is not None,
                     device=layer.base.weight.device, dtype=layer.base.weight.dtype)
-    out.weight.copy_(layer.effective_weight(merge=True))
+    if masked and layer.variant != "scale_lora":
+        out.weight.copy_(layer.base.weight + layer.scaling * (layer.mask * (layer.lora_B @ layer.lora_A)))
+    else:
+        out.weight.copy_(layer.effective_weight(merge=True))
     if layer.base.bias is not None:
         out.bias.copy_(layer.base.bias)
     return out
@@ -99,12 +103,13 @@ def add_adapters(root: nn.Module, variant: str, r: int, alpha: float, names: lis
     return wrapped
 
 
-def merge_adapters(root: nn.Module) -> int:
-    """Replace every :class:`LoRALinear` under ``root`` by its :func:`merged_linear`; returns how many."""
+def merge_adapters(root: nn.Module, masked: bool | None = None) -> int:
+    """Replace every :class:`LoRALinear` under ``root`` by its :func:`merged_linear` (``masked``: see
+    there); returns how many."""
     count = 0
     for name, module in list(root.named_modules()):
         if isinstance(module, LoRALinear):
             parent, _, leaf = name.rpartition(".")
-            setattr(root.get_submodule(parent) if parent else root, leaf, merged_linear(module))
+            setattr(root.get_submodule(parent) if parent else root, leaf, merged_linear(module, masked))
             count += 1
     return count
