@@ -239,3 +239,16 @@ def test_binarised_mnist_on_small_idx_files(tmp_path):
     data = ma.load("mnist", data_root=str(tmp_path), test_fraction=0.34)
     assert data.X.shape == (12, 784) and set(data.X.unique().tolist()) == {-1.0, 1.0}
     assert int(data.y.sum()) == 6 and data.shape == (28, 28)
+
+
+def test_brute_force_fast_path_matches_the_plain_forward():
+    # an MLP Arthur takes the per-feature first-layer path; wrapped in a Sequential it takes the plain one
+    torch.manual_seed(3)
+    data = ma.discretised_breast_cancer()
+    A = ma.arthur_mlp(90, hidden=(16,))
+    wrapped = torch.nn.Sequential(A)
+    x, y = data.X[:7], data.y[:7]
+    fast = ma.BruteForce(30, 2, data.groups)
+    assert ma.provers._linear_head(A) is not None and ma.provers._linear_head(wrapped) is None
+    for role in ("merlin", "morgana"):
+        assert torch.equal(fast(A, x, y, role), fast(wrapped, x, y, role))

@@ -160,7 +160,8 @@ def precision_by_matching(X: Tensor, y: Tensor, queries: Tensor, query_masks: Te
     for s in range(0, len(queries), chunk):
         q = queries[s:s + chunk].double()
         m = expand_mask(query_masks[s:s + chunk].double(), groups)
-        d = ((m[:, None, :] * (Xf[None, :, :] - q[:, None, :])) ** 2).sum(-1)  # (Q, N)
+        # sum_j m_j (X_nj - q_j)^2 as matrix products (exact for the book's small integer values)
+        d = m @ (Xf * Xf).T - 2.0 * (m * q) @ Xf.T + (m * q * q).sum(1, keepdim=True)  # (Q, N)
         match = d <= tol
         n1 = (match & (y[None, :] == 1)).sum(1).double()
         n = match.sum(1).double()

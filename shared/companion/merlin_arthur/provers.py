@@ -67,14 +67,42 @@ class BruteForce:
         S = self.subsets.to(x.device)
         best = torch.empty(len(x), dtype=torch.long, device=x.device)
         per = max(1, self.rows // len(S))
+        split = _linear_head(arthur)
         with frozen(arthur):
             for s in range(0, len(x), per):
                 xb, yb = x[s:s + per], y[s:s + per]
                 b = len(xb)
-                xr = xb.repeat_interleave(len(S), 0)
-                loss = _losses(arthur, xr, yb.repeat_interleave(len(S)), S.repeat(b, 1), role, self.groups)
+                if split is None:
+                    xr = xb.repeat_interleave(len(S), 0)
+                    logits = arthur(apply_mask(xr, S.repeat(b, 1), self.groups))
+                else:
+                    logits = self._fast_logits(split, xb, S)
+                loss = prover_loss(logits, yb.repeat_interleave(len(S)), role)
                 best[s:s + b] = loss.reshape(b, len(S)).argmin(1)
         return S[best].clone()
+
+    def _fast_logits(self, split: tuple[nn.Linear, nn.Module], xb: Tensor, S: Tensor) -> Tensor:
+        """Logits of every (sample, subset) pair when Arthur starts with a linear layer: its pre-activation
+        on ``m * x`` is ``b + sum_{f in S} W[:, cols(f)] x[cols(f)]``, so the per-feature contributions are
+        computed once per sample and summed per subset (same numbers as the plain path up to rounding)."""
+        first, rest = split
+        groups = self.groups if self.groups is not None else torch.arange(self.d, device=xb.device)
+        onehot = torch.zeros(len(groups), self.d, device=xb.device).scatter_(1, groups[:, None], 1.0)
+        contrib = torch.einsum("hj,bj,jf->bfh", first.weight, xb, onehot)  # (b, d, H)
+        idx = S.nonzero()[:, 1].reshape(len(S), self.k)  # (C, k) feature indices per subset
+        h = contrib[:, idx, :].sum(2) + first.bias  # (b, C, H)
+        return rest(h.reshape(-1, h.shape[-1]))
+
+
+def _linear_head(arthur: nn.Module) -> tuple[nn.Linear, nn.Module] | None:
+    """``(first linear layer, the rest)`` of a :class:`companion.models.small.MLP` Arthur without
+    BatchNorm (``Flatten, Linear, ...``), else ``None``."""
+    net = getattr(arthur, "net", None)
+    if not isinstance(net, nn.Sequential) or len(net) < 3 or not isinstance(net[0], nn.Flatten) \
+            or not isinstance(net[1], nn.Linear) or any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                                      for m in net):
+        return None
+    return net[1], net[2:]
 
 
 class Greedy:
