@@ -32,7 +32,7 @@ WARMUP_FRACTION = 0.1
 
 
 def warmup_length(iterations: int) -> int:
-    """Warm-up iterations of a retraining run: ⌊10 % of ``iterations``⌋."""
+    """Warm-up iterations of a retraining run: 10 % of ``iterations``, rounded down."""
     return int(WARMUP_FRACTION * iterations)
 
 
