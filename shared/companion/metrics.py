@@ -32,7 +32,7 @@ def threshold_sparsity(model: nn.Module, relative: float = 1e-3, absolute: float
 
     A weight counts as zero when ``|w| <= max(absolute, relative * max|w_layer|)``. Frank-Wolfe iterates
     are convex combinations of few vertices, so weights decay towards zero without reaching it exactly;
-    a relative threshold per layer measures that (sfw brief, section 2.6)."""
+    a relative threshold per layer measures that (a convention of this book)."""
     out, zeros, total = {}, 0, 0
     for name, w in prunable_parameters(model):
         cut = max(absolute, relative * w.abs().max().item())

@@ -1,4 +1,5 @@
-"""Known periodic colorings of the plane, as data (brief, Sections 1.2, 5.1-5.3)."""
+"""Known periodic colorings of the plane, as data: the classical ones (Soifer, Isbell, Hoffman-Soifer) and
+colorings A and B of Mundinger, Pokutta, Spiegel & Zimmer, "Extending the Continuum of Six-Colorings" (2024)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,7 @@ INV_SQRT5 = 1 / np.sqrt(5)
 
 
 def soifer(d: float | None = None) -> PeriodicColoring:
-    """Soifer's six-coloring of type (1, 1, 1, 1, 1, 1/sqrt5) (brief, Section 5.1).
+    """Soifer's six-coloring of type (1, 1, 1, 1, 1, 1/sqrt5) (see Soifer, *The Mathematical Coloring Book*, 2009).
 
     Square grid of pitch ``p = 2/sqrt5``; a diamond (45-degree square) of half-diagonal ``h = p/4``
     at every grid corner takes colour 6; each cell minus its four corner diamonds is an octagon of
@@ -40,7 +41,7 @@ def soifer(d: float | None = None) -> PeriodicColoring:
 
 
 def isbell(diameter: float = 0.99) -> PeriodicColoring:
-    """Isbell's hexagonal seven-coloring of type (1, ..., 1) (brief, Section 5.2).
+    """Isbell's hexagonal seven-coloring of type (1, ..., 1) (see Soifer, *The Mathematical Coloring Book*, 2009).
 
     Regular flat-top hexagons of circumradius ``a = diameter / 2`` centred on the triangular lattice
     ``i b1 + j b2`` with ``b1 = (1.5a, sqrt3/2 a)``, ``b2 = (0, sqrt3 a)``, coloured ``(i + 3j) mod 7``.
@@ -59,7 +60,7 @@ def isbell(diameter: float = 0.99) -> PeriodicColoring:
 def hoffman_soifer(d: float) -> PeriodicColoring:
     """A square-and-octagon six-coloring of type (1, 1, 1, 1, 1, d) for ``sqrt2 - 1 <= d <= 1/sqrt5``.
 
-    Our reconstruction of the classical Hoffman-Soifer range (brief, Sections 1.2 and 5.3): the
+    Our reconstruction of the classical Hoffman-Soifer range (as quoted by Mundinger et al. 2024): the
     combinatorics of Soifer's coloring, but the colour-6 tiles are squares of circumradius ``d/2``
     rotated by an angle ``theta`` and the grid pitch is ``p = 2 d cos(theta)``.  All conditions hold
     with equality when

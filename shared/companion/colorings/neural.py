@@ -1,4 +1,4 @@
-"""Neural search for plane colorings (brief, Section 2.2).
+"""Neural search for plane colorings.
 
 A network ``f_theta(x, y, d_1, ..., d_k)`` maps a point of the plane and the vector of forbidden
 distances to ``k`` colour logits; the softmax is a *probabilistic* coloring ``p(. | x)``.  Training
@@ -69,7 +69,7 @@ class Sine(nn.Module):
 
 
 class SirenMLP(nn.Module):
-    """Sine-activated MLP ``(x, y, d_1..d_k) -> k`` colour logits (brief, Section 2.2).
+    """Sine-activated MLP ``(x, y, d_1..d_k) -> k`` colour logits (the released code's ``ResMLP``).
 
     SIREN initialisation (Sitzmann et al., 2020) as in the released code: the first layer is drawn
     from ``U(-1/fan_in, 1/fan_in)`` and multiplied by ``omega0`` (default 30), so the network starts
@@ -117,7 +117,7 @@ class SirenMLP(nn.Module):
 @dataclass
 class SearchConfig:
     """Hyper-parameters of one neural search run (defaults: the repository's
-    ``polychromatic_one_free`` config scaled to a CPU, brief Section 4.2, item C2)."""
+    ``configs/polychromatic_one_free.yaml`` scaled to a CPU)."""
 
     n_colors: int = 6
     hidden: int = 32

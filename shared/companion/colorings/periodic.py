@@ -1,6 +1,6 @@
 """Periodic tile colorings of the plane.
 
-A periodic tile coloring (brief, Section 2.1) is given by two lattice vectors ``v1, v2``, finitely
+A periodic tile coloring is given by two lattice vectors ``v1, v2``, finitely
 many polygons ``P_j`` (the tiles of one period), a colour ``c_j`` per tile, and a forbidden
 distance ``d_c`` per colour.  The translates ``P_j + m v1 + n v2`` must tile the plane.  Colours are
 0-based in code (``0..k-1``); the book prints them 1-based, so "colour 6" is ``5``.

@@ -1,4 +1,4 @@
-"""Exact verification of the type of a periodic tile coloring (brief, Section 2.1).
+"""Exact verification of the type of a periodic tile coloring.
 
 A periodic tile coloring has type ``(d_1, ..., d_k)`` -- no two points of colour ``c`` at distance
 exactly ``d_c`` -- if for every colour ``c``
@@ -7,7 +7,7 @@ exactly ``d_c`` -- if for every colour ``c``
 2. *inter-tile*: any two distinct tiles of colour ``c`` (all translates) are ``>= d_c`` apart.
 
 So a fixed coloring is valid for colour ``c`` exactly on the **admissible interval**
-``[max diameter of c-tiles, min gap between c-tiles]`` (item 3 of Section 2.1).
+``[max diameter of c-tiles, min gap between c-tiles]``.
 
 Tolerance and boundary convention.  Diameters and gaps are computed by exact algorithms
 (:mod:`.geometry`) in double precision; a condition counts as satisfied when it holds up to
@@ -233,8 +233,9 @@ def sampling_conflict_rate(
 
     ``n_directions`` equally spaced angles (random phase per point) are tested, or -- with
     ``random_directions=True`` -- that many independent uniform angles.  This is the sampling check
-    of Section 2.1 (item 4); it can miss violations (a single random direction per point finds
-    Soifer's coloring at d = 0.40 almost valid), so it complements :func:`verify`, never replaces it.
+    of the conflict metric in ``ZIB-IOL/neural-discovery-icml25``; it can miss violations (a single
+    random direction per point finds Soifer's coloring at d = 0.40 almost valid), so it complements
+    :func:`verify`, never replaces it.
     """
     col = coloring if distances is None else coloring.with_distances(distances)
     rng = np.random.default_rng(seed)

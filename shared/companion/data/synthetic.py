@@ -1,5 +1,5 @@
 """Data that needs no download: scikit-learn's ``digits``, a ``make_classification`` task and the noisy
-out-of-distribution variant used by the pruning/soup chapters (shared CPU testbed of the briefs)."""
+out-of-distribution variant used by the pruning/soup chapters (this book's shared CPU testbed)."""
 
 from __future__ import annotations
 

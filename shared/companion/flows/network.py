@@ -12,7 +12,7 @@ Conventions (shared by every module of :mod:`companion.flows`):
 Three formats are read: a small line-based text format, YAML (the same content as a mapping), and a
 MATSim ``network.xml`` (see :func:`read_matsim_network`). The reference instances of the chapter
 (Braess network of NashFlowComputation, ``simple_merge`` of the multi-commodity tool, ...) are built by
-functions at the end of this module, with the values given in the chapter brief.
+functions at the end of this module, with the values of the original network files.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def read_network(path: str | Path) -> nx.MultiDiGraph:
 # -- reference instances ---------------------------------------------------------------------------
 
 def braess_network() -> nx.MultiDiGraph:
-    """NashFlowComputation's ``braess_network.cg`` with inflow rate 1 (brief section 5.2).
+    """NashFlowComputation's ``example_networks/braess_network.cg`` with inflow rate 1.
 
     Its Nash flow over time has phases starting at theta = 0, 15, 26.25, 82.5 and ends in the steady state
     ``l_t(theta) = theta + 85``.
@@ -341,7 +341,7 @@ def braess_network() -> nx.MultiDiGraph:
 
 
 def two_routes() -> nx.MultiDiGraph:
-    """Two parallel s-t routes (tau, nu) = (1, 1) and (3, 2), inflow 3 (brief section 5.4).
+    """Two parallel s-t routes (tau, nu) = (1, 1) and (3, 2), inflow 3 (small enough to check by hand).
 
     Phase 1 on [0, 1) uses route 1 only; from theta = 1 the split is 1 : 2 and ``l_t = theta + 3``.
     """
@@ -349,7 +349,8 @@ def two_routes() -> nx.MultiDiGraph:
 
 
 def simple_merge() -> nx.MultiDiGraph:
-    """The multi-commodity tool's ``simple_merge`` instance with its two fixed-route commodities (5.1).
+    """The multi-commodity tool's ``simple_merge`` instance with its two fixed-route commodities
+    (``LeonSering/multi-commodity-flows-over-time``, ``example/simple_merge.cg``).
 
     Commodity A: rate 2 on [1, 10] along 0-1-2-3; commodity B: rate 4 on [4, 20] along s-1-2-t. They
     queue separately on their first edges and share the edge 1->2 (capacity 2).

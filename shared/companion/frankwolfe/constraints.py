@@ -1,4 +1,5 @@
-"""Feasible regions for stochastic Frank-Wolfe training (``sfw`` brief, sections 2.4-2.5).
+"""Feasible regions for stochastic Frank-Wolfe training (Pokutta, Spiegel & Zimmer 2020; regions, LMOs and sizing
+as in the official code, ``ZIB-IOL/StochasticFrankWolfe``, ``frankwolfe/pytorch/constraints.py``).
 
 Every region is a compact convex set ``C`` in ``R^n``, *bound* to a tensor of ``n`` entries (or to the
 concatenation of several tensors, for a global constraint).  All regions share one interface, in the spirit of
@@ -83,7 +84,7 @@ def resolve_k(k: int | float, n: int) -> int:
     Convention: an ``int`` is an absolute count (``1 <= K <= n``); a ``float`` in ``(0, 1]`` is a fraction of ``n`` and
     gives ``K = max(1, floor(k * n))`` (as ``int(k * n)`` in the reference code, but robust to rounding such as
     ``0.29 * 100 = 28.999...``).  A float > 1 is rejected, so ``1`` (count) and ``1.0`` (all entries) are never
-    confused -- the ambiguity the ``sfw-compression`` brief warns about.
+    confused -- an ambiguity of ``ZIB-IOL/compression-aware-SFW``, where ``k <= 1`` always means a fraction.
     """
     if isinstance(k, bool):
         raise TypeError("k must be an int (count) or a float in (0, 1] (fraction of n), not a bool")
@@ -187,7 +188,7 @@ def _newton_increasing(fun: Callable[[Tensor], tuple[Tensor, Tensor]], lo: Tenso
 # ----------------------------------------------------------------------------------------------------------------------
 
 class Region(abc.ABC):
-    """A compact convex feasible region ``C`` in ``R^n`` with radius ``tau`` (``sfw`` brief, section 2.4).
+    """A compact convex feasible region ``C`` in ``R^n`` with radius ``tau`` (as in Pokutta, Spiegel & Zimmer 2020).
 
     Subclasses implement :meth:`lmo`, :attr:`diameter`, :meth:`radius_for_diameter`, :meth:`gauge` and
     :meth:`project`.  ``options`` names the extra constructor arguments (``p``, ``k``, ...) that
@@ -400,7 +401,7 @@ class LpBall(Region):
 
     LMO (section 2.4): ``v_i = -tau sgn(g_i) |g_i|^(q-1) / ||g||_q^(q-1)`` with ``q = p/(p-1)``, so that
     ``<g, v> = -tau ||g||_q``.  Diameter: the exact ``2 tau max(1, n^(1/2 - 1/p))``; for ``p >= 2`` this is the
-    brief's ``2 tau n^(1/2-1/p)``.  For ``1 < p < 2`` the reference code sizes the radius with the ``p >= 2`` formula,
+    usual ``2 tau n^(1/2-1/p)``.  For ``1 < p < 2`` the reference code sizes the radius with the ``p >= 2`` formula,
     which is not the diameter (section 2.5); we use the exact one (pass ``mode="radius"`` to reproduce the code).
     """
 
@@ -851,7 +852,7 @@ class ProbabilitySimplex(Region):
 
 @register_region("permutahedron")
 class Permutahedron(Region):
-    """``conv{permutations of tau (1, 2, ..., n)}`` (``tau = 1``: the brief's permutahedron).
+    """``conv{permutations of tau (1, 2, ..., n)}`` (``tau = 1``: the classical permutahedron of ``(1, ..., n)``).
 
     LMO: value ``n tau`` to the smallest ``g_i``, ``(n-1) tau`` to the next, ..., ``tau`` to the largest (stable on
     ties).  Diameter ``tau sqrt(n (n^2 - 1) / 3)`` (identity vs reversed order, by the rearrangement inequality).

@@ -1,4 +1,5 @@
-"""Stochastic Frank-Wolfe optimizers for constrained network parameters (``sfw`` brief, sections 2.1-2.3).
+"""Stochastic Frank-Wolfe optimizers for constrained network parameters (Pokutta, Spiegel & Zimmer 2020; official
+code ``ZIB-IOL/StochasticFrankWolfe``, ``frankwolfe/pytorch/optimizers.py``).
 
 * :class:`SFW` -- stochastic Frank-Wolfe with momentum and step-size rescaling (section 2.1; the undampened momentum
   and ``fast_gradient`` rescaling of ``sfw-compression`` section 2.1 are flags);

@@ -14,8 +14,9 @@ def constrained_sfw(model: nn.Module, kind: str = "l2", width: float = 30.0, *, 
                     momentum: float = 0.9, momentum_style: str = "convex", rescale: str = "gradient",
                     mode: str = "initialization", global_: bool = False, **region_options: Any) -> SFW:
     """SFW over ``model`` with one ``kind`` region per parameter tensor (all of them, biases and BatchNorm
-    included, as in the paper), sized by ``width`` (``D_l = 2 w E||theta_l^init||``, ``sfw`` brief §2.5), with
-    the initial weights made feasible by gauge rescaling -- the three steps every experiment repeats.
+    included, as in the paper), sized by ``width`` (``D_l = 2 w E||theta_l^init||``, as in the official code
+    ``ZIB-IOL/StochasticFrankWolfe``), with the initial weights made feasible by gauge rescaling -- the three
+    steps every experiment repeats.
 
     ``region_options`` go to the region class (``p`` for ``lp``, ``k`` for ``ksparse``/``knorm``).
     """

@@ -283,8 +283,9 @@ class GMP(Strategy):
     pruned) unless ``allow_recovering``.
 
     Hyperparameters:
-        interval (Δ): epochs between pruning steps; default 5 (the brief's reference, T = 60 → 11 steps;
-            at the book's T = 30 → 5 steps, target at epoch 25). Requires T ≥ 2Δ.
+        interval (Δ): epochs between pruning steps; default 5 (our setting for the Table 2 analog of
+            Zimmer et al. 2023: T = 60 → 11 steps; at the book's T = 30 → 5 steps, target at epoch 25).
+            Requires T ≥ 2Δ.
         allow_recovering: default False. If True, every step selects from scratch among *all* weights:
             weights pruned earlier re-enter the competition with the value they had when they were pruned
             (the official code keeps them in ``weight_orig``, where they only feel weight decay; we ignore
