@@ -1,5 +1,8 @@
 """The book's own Sphinx extension: a ``claims`` directive and two fixes to the pages Jupyter Book 1.x writes.
 
+- The bibliography in one author-year style: the reference list is labelled "Pokutta et al. 2020" (with "a",
+  "b" where an author has two papers in a year), like the citations in the text, and sorted by author and year
+  (pybtex style ``companion_author_year``).
 - ``{claims} <slug>`` in a chapter page renders that chapter's claim table from ``papers/<slug>.yaml`` and the
   committed records, with the same code as the scoreboard (:mod:`companion.scoreboard`).
 
@@ -14,6 +17,48 @@ from __future__ import annotations
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
+
+
+def _author_year_style():
+    """A pybtex formatting style: ``plain``'s entries and sorting, with author-year labels."""
+    from pybtex.style.formatting.plain import Style as PlainStyle
+    from pybtex.style.labels import BaseLabelStyle
+
+    import codecs
+
+    import latexcodec  # noqa: F401  (registers the "ulatex" codec: Besan{\c{c}}on -> Besançon)
+
+    def base_label(entry) -> str:
+        persons = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [codecs.decode(" ".join(p.last_names), "ulatex") for p in persons]
+        if not names:
+            who = entry.fields.get("organization") or entry.fields.get("title", "?").split(":")[0]
+        elif len(names) == 1:
+            who = names[0]
+        elif len(names) == 2:
+            who = f"{names[0]} and {names[1]}"
+        else:
+            who = f"{names[0]} et al."
+        who = who.replace("{", "").replace("}", "")
+        return f"{who} {entry.fields.get('year', 'n.d.')}"
+
+    class AuthorYearLabels(BaseLabelStyle):
+        def format_labels(self, sorted_entries):
+            entries = list(sorted_entries)
+            labels = [base_label(e) for e in entries]
+            counts = {label: labels.count(label) for label in labels}
+            seen: dict[str, int] = {}
+            for label in labels:
+                if counts[label] > 1:
+                    seen[label] = seen.get(label, 0) + 1
+                    yield label + "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
+                else:
+                    yield label
+
+    class AuthorYearStyle(PlainStyle):
+        default_label_style = AuthorYearLabels
+
+    return AuthorYearStyle
 
 
 class ClaimsDirective(SphinxDirective):
@@ -52,6 +97,9 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    from pybtex.plugin import register_plugin
+
+    register_plugin("pybtex.style.formatting", "companion_author_year", _author_year_style())
     app.add_directive("claims", ClaimsDirective)
     app.set_html_assets_policy("always")
     app.connect("html-page-context", _unique_scripts, priority=900)
