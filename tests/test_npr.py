@@ -197,3 +197,24 @@ def test_fine_tuning_reduces_the_error_of_a_random_network():
                     points=64, lr=1e-2)
     assert out.errors.shape == (2, 2)
     assert np.all(out.errors[1] < 0.5 * out.errors[0])
+
+
+def test_cached_training_reuses_identical_runs_only(tmp_path):
+    heat = Problem("heat", 0.02)
+
+    def sampler(n, rng):
+        return fourier_ic(n, K=2, rng=rng)
+
+    def run(seed=0, steps=3, init=0):
+        torch.manual_seed(init)
+        model = HyperNetwork(sensors=8, widths=(8,), hidden=4, rank=1)
+        from companion.npr import train_operator_cached
+        out = train_operator_cached(model, heat, sampler, steps, batch=2, points=8, sensors=8, seed=seed,
+                                    cache_dir=tmp_path)
+        return out, torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    first, p1 = run()
+    again, p2 = run()
+    assert not first.cached and again.cached
+    torch.testing.assert_close(p1, p2, rtol=0, atol=0)
+    assert not run(seed=1)[0].cached and not run(steps=4)[0].cached and not run(init=1)[0].cached

@@ -21,7 +21,7 @@ from torch.func import functional_call, vmap
 def features(x: torch.Tensor, t: torch.Tensor, frequencies: int = 1) -> torch.Tensor:
     """The inputs (sin 2 pi k x, cos 2 pi k x for k = 1..frequencies, t) of the solution networks: periodic in x
     by construction. Shape: x.shape + (2 frequencies + 1,)."""
-    k = torch.arange(1, frequencies + 1, dtype=x.dtype)
+    k = torch.arange(1, frequencies + 1, dtype=x.dtype, device=x.device)
     ph = 2 * math.pi * x[..., None] * k
     return torch.cat([torch.sin(ph), torch.cos(ph), t[..., None]], dim=-1)
 
@@ -60,6 +60,9 @@ class LowRankMLP(nn.Module):
             nn.init.normal_(self.v, std=s)
         for b in (self.b1, self.b2, self.b3):
             nn.init.zeros_(b)
+
+    def extra_repr(self) -> str:
+        return f"hidden={self.hidden}, rank={self.rank}, frequencies={self.frequencies}"
 
     def hidden_matrix(self) -> torch.Tensor:
         """W = U V^T (or the full W): the h x h matrix of the hidden layer."""

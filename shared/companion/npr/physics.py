@@ -8,16 +8,23 @@ the references of :mod:`companion.npr.pde` are used only to measure errors.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
 import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from torch.func import stack_module_state
 
-from .. import progress
+from .. import paths, progress
+from ..numerics import PINNED_ENV
 from .models import LowRankMLP, batched_call
 from .pde import FourierIC
 
@@ -51,7 +58,7 @@ def ic_tensors(ic: FourierIC, dtype=torch.float32) -> tuple[torch.Tensor, torch.
 
 def ic_eval(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, derivative: int = 0) -> torch.Tensor:
     """The derivative-th x-derivative of u0 = sum_k a_k sin(2 pi k x) + b_k cos(2 pi k x) at x (B, P), in torch."""
-    w = 2 * math.pi * torch.arange(1, a.shape[1] + 1, dtype=a.dtype)
+    w = 2 * math.pi * torch.arange(1, a.shape[1] + 1, dtype=a.dtype, device=a.device)
     ph = x[..., None] * w + derivative * math.pi / 2  # (B, P, K)
     wm = w ** derivative
     return (torch.sin(ph) * (a * wm)[:, None, :]).sum(-1) + (torch.cos(ph) * (b * wm)[:, None, :]).sum(-1)
@@ -93,19 +100,21 @@ def residual_of(problem: Problem, u_fn: SolutionFn, x: torch.Tensor, t: torch.Te
 @dataclass
 class TrainResult:
     losses: list[float] = field(default_factory=list)  # mean squared residual per step
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the training run (of the original run when loaded from the cache)
+    cached: bool = False  # True when the trained parameters were loaded from the cache
 
 
 def train_operator(model: torch.nn.Module, problem: Problem, sampler: Callable[[int, np.random.Generator], FourierIC],
                    steps: int, batch: int = 16, points: int = 256, lr: float = 1e-3, sensors: int = 64,
-                   seed: int = 0, desc: str = "PINN training") -> TrainResult:
+                   seed: int = 0, device: torch.device | str = "cpu", desc: str = "PINN training") -> TrainResult:
     """Physics-informed operator training of ``model`` (anything with ``solution(sensors, x, t)``: NPR's
     :class:`~companion.npr.models.HyperNetwork` or the :class:`~companion.npr.models.DeepONet`).
 
     Every step draws ``batch`` fresh initial conditions from ``sampler`` and ``points`` uniform collocation points
     in [0, 1) x [0, T] per condition and takes an Adam step on the mean squared residual, the learning rate
-    decaying from ``lr`` to 0 on a cosine. Draws depend on ``seed`` only.
+    decaying from ``lr`` to 0 on a cosine. Draws depend on ``seed`` only (made on the CPU, then moved).
     """
+    model.to(device)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -115,10 +124,10 @@ def train_operator(model: torch.nn.Module, problem: Problem, sampler: Callable[[
     start = time.perf_counter()
     for _ in progress(range(steps), desc=desc):
         ic = sampler(batch, rng)
-        a, b = ic_tensors(ic)
-        s = sensor_values(ic, sensors)
-        x = torch.rand(batch, points, generator=gen)
-        t = problem.T * torch.rand(batch, points, generator=gen)
+        a, b = (v.to(device) for v in ic_tensors(ic))
+        s = sensor_values(ic, sensors).to(device)
+        x = torch.rand(batch, points, generator=gen).to(device)
+        t = problem.T * torch.rand(batch, points, generator=gen).to(device)
         loss = residual(problem, lambda xx, tt: model.solution(s, xx, tt), a, b, x, t).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -127,6 +136,59 @@ def train_operator(model: torch.nn.Module, problem: Problem, sampler: Callable[[
         out.losses.append(loss.item())
     out.seconds = time.perf_counter() - start
     return out
+
+
+def train_operator_cached(model: torch.nn.Module, problem: Problem,
+                          sampler: Callable[[int, np.random.Generator], FourierIC], steps: int, batch: int = 16,
+                          points: int = 256, lr: float = 1e-3, sensors: int = 64, seed: int = 0,
+                          device: torch.device | str = "cpu", desc: str = "PINN training",
+                          cache_dir: str | Path | None = None) -> TrainResult:
+    """:func:`train_operator`, stored in an ignored cache (``runs/cache/npr``) so that notebooks that train the
+    same operator share one run.
+
+    The key covers everything the result depends on: the architecture (``repr``) and the exact initial
+    parameters of ``model``, the problem, a fingerprint of ``sampler`` (its draw for a fixed generator), every
+    training argument, the device, the numerical environment (so that runs under another CPU's stand-in never
+    load a pinned run's result) and the source of this package's training code. Concurrent callers wait on a
+    file lock, so one trains and the others load.
+    """
+    probe = sampler(4, np.random.default_rng(0))
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(probe.a.tobytes() + probe.b.tobytes())
+    here = Path(__file__).parent
+    for name in ("physics.py", "models.py"):
+        digest.update((here / name).read_bytes())
+    settings = {"model": repr(model), "problem": asdict(problem), "steps": steps, "batch": batch,
+                "points": points, "lr": lr, "sensors": sensors, "seed": seed, "device": str(device),
+                "env": {k: os.environ.get(k) for k in sorted(PINNED_ENV)}, "torch": torch.__version__,
+                "digest": digest.hexdigest()}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    folder = Path(cache_dir) if cache_dir else paths.runs_dir() / "cache" / "npr"
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = folder / f"operator-{key}.pt"
+    with open(folder / f"operator-{key}.lock", "w") as fh, _locked(fh):
+        if entry.is_file():
+            blob = torch.load(entry, map_location="cpu", weights_only=True)
+            model.load_state_dict(blob["state_dict"])
+            model.to(device)
+            return TrainResult(list(blob["losses"]), float(blob["seconds"]), True)
+        out = train_operator(model, problem, sampler, steps, batch, points, lr, sensors, seed, device, desc)
+        tmp = entry.with_suffix(".tmp")
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"state_dict": state, "losses": out.losses, "seconds": out.seconds}, tmp)
+        os.replace(tmp, entry)
+    return out
+
+
+@contextlib.contextmanager
+def _locked(fh):
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def grid(nx: int = 64, nt: int = 51, T: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -142,19 +204,22 @@ def _grid_tensors(B: int, x: np.ndarray, t: np.ndarray, dtype=torch.float32):
 
 
 @torch.no_grad()
-def predict(g: SolutionFn, ic: FourierIC, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+def predict(g: SolutionFn, ic: FourierIC, x: np.ndarray, t: np.ndarray,
+            device: torch.device | str = "cpu") -> np.ndarray:
     """u = u0 + t g on the grid (x, t) for every initial condition: (B, len(t), len(x)), float64 numpy.
     ``g`` maps points (B, P) to (B, P) with row i belonging to initial condition i."""
-    xs, ts = _grid_tensors(len(ic), x, t)
-    gv = g(xs, ts).double().reshape(len(ic), len(t), len(x)).numpy()
+    xs, ts = (v.to(device) for v in _grid_tensors(len(ic), x, t))
+    gv = g(xs, ts).double().cpu().reshape(len(ic), len(t), len(x)).numpy()
     return ic(x)[:, None, :] + t[None, :, None] * gv
 
 
 def predict_operator(model: torch.nn.Module, ic: FourierIC, x: np.ndarray, t: np.ndarray,
                      sensors: int = 64) -> np.ndarray:
-    """:func:`predict` for an operator model (NPR or DeepONet) from the sensor values of ``ic``."""
-    s = sensor_values(ic, sensors)
-    return predict(lambda xx, tt: model.solution(s, xx, tt), ic, x, t)
+    """:func:`predict` for an operator model (NPR or DeepONet) from the sensor values of ``ic``, on the
+    model's device."""
+    device = next(model.parameters()).device
+    s = sensor_values(ic, sensors).to(device)
+    return predict(lambda xx, tt: model.solution(s, xx, tt), ic, x, t, device)
 
 
 def random_networks(n: int, hidden: int = 32, rank: int | None = 4, frequencies: int = 1,
@@ -175,7 +240,7 @@ class FineTuneResult:
 
 def fine_tune(template: torch.nn.Module, params: dict[str, torch.Tensor], problem: Problem, ic: FourierIC,
               reference: np.ndarray, steps: int, eval_steps: list[int], points: int = 256, lr: float = 1e-3,
-              seed: int = 0, desc: str = "fine-tuning") -> FineTuneResult:
+              seed: int = 0, device: torch.device | str = "cpu", desc: str = "fine-tuning") -> FineTuneResult:
     """Fine-tune one solution network per initial condition with the PINN loss alone (NPR's "rapid fine-tuning").
 
     ``params``: batched parameters of ``template`` (from the hypernetwork, or :func:`random_networks`), trained
@@ -184,9 +249,10 @@ def fine_tune(template: torch.nn.Module, params: dict[str, torch.Tensor], proble
     against ``reference`` (B, nt, nx) is measured at every step in ``eval_steps``.
     """
     gen = torch.Generator().manual_seed(seed)
-    theta = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    template = template.to(device)
+    theta = {k: v.detach().to(device).clone().requires_grad_(True) for k, v in params.items()}
     opt = torch.optim.Adam(theta.values(), lr=lr)
-    a, b = ic_tensors(ic)
+    a, b = (v.to(device) for v in ic_tensors(ic))
     x_eval, t_eval = grid(reference.shape[2], reference.shape[1], problem.T)
     B = len(ic)
 
@@ -194,7 +260,7 @@ def fine_tune(template: torch.nn.Module, params: dict[str, torch.Tensor], proble
         return batched_call(template, theta, xx, tt)
 
     def error():
-        pred = predict(g, ic, x_eval, t_eval)
+        pred = predict(g, ic, x_eval, t_eval, device)
         return np.sqrt(((pred - reference) ** 2).sum((1, 2)) / (reference ** 2).sum((1, 2)))
 
     wanted, errs = set(eval_steps), []
@@ -203,13 +269,13 @@ def fine_tune(template: torch.nn.Module, params: dict[str, torch.Tensor], proble
             errs.append(error())
         if step == steps:
             break
-        x = torch.rand(B, points, generator=gen)
-        t = problem.T * torch.rand(B, points, generator=gen)
+        x = torch.rand(B, points, generator=gen).to(device)
+        t = problem.T * torch.rand(B, points, generator=gen).to(device)
         loss = residual(problem, g, a, b, x, t).pow(2).mean(1).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return FineTuneResult(sorted(wanted), np.array(errs), {k: v.detach() for k, v in theta.items()})
+    return FineTuneResult(sorted(wanted), np.array(errs), {k: v.detach().cpu() for k, v in theta.items()})
 
 
 def steps_to_reach(curve: np.ndarray, steps: list[int], target: float) -> int | None:
