@@ -9,11 +9,11 @@ FrankWolfe.jl's ``compute_extreme_point``:
 * :attr:`Region.diameter` -- the L2 diameter ``D = max_{x, y in C} ||x - y||_2``;
 * :meth:`Region.gauge` -- the Minkowski functional ``inf{t > 0 : x in t C}`` (``<= 1`` iff ``x`` is feasible for the
   regions that contain the origin);
-* :meth:`Region.contains`, :meth:`Region.make_feasible` (gauge rescaling, section 2.5; *not* a projection) and
+* :meth:`Region.contains`, :meth:`Region.make_feasible` (gauge rescaling; *not* a projection) and
   :meth:`Region.project` (exact Euclidean projection).
 
-The sizing helpers at the bottom implement section 2.5: the per-layer diameter ``D_l = 2 w E||theta_l^init||_2`` where
-the expectation is estimated by re-running the layer's ``reset_parameters()`` 100 times, the ``radius`` and
+The sizing helpers at the bottom follow the reference code: the per-layer diameter ``D_l = 2 w E||theta_l^init||_2``
+where the expectation is estimated by re-running the layer's ``reset_parameters()`` 100 times, the ``radius`` and
 ``diameter`` modes, and the global variant ``D = 2 w sqrt(sum_l E||theta_l^init||^2)``.
 
 Only constraints on the **parameters** are supported (as in the reference library; constraints on the outputs or the
@@ -195,7 +195,7 @@ class Region(abc.ABC):
     :func:`constraints_for` forwards; ``contains_origin`` says whether ``0`` lies in ``C`` (then gauge rescaling is
     well defined).
 
-    Adding a region (e.g. the k-support or nuclear-norm balls of ``sfw-compression``): subclass, implement ``_lmo``
+    Adding a region (e.g. the k-support or nuclear-norm balls of Zimmer et al. 2022): subclass, implement ``_lmo``
     (on the flattened tensor), ``diameter``, ``radius_for_diameter``, ``gauge`` and ``project``, and register it
     with ``@register_region("name")`` so that :func:`constraints_for` finds it.  Optional speed/structure hooks:
     ``_lmo_batch`` (many same-type LMOs with ``torch._foreach_*`` kernels), ``_fused_update`` (a whole Frank-Wolfe
@@ -220,12 +220,12 @@ class Region(abc.ABC):
     @property
     @abc.abstractmethod
     def diameter(self) -> float:
-        """L2 diameter ``D`` of the region (table in section 2.4)."""
+        """L2 diameter ``D`` of the region."""
 
     @classmethod
     @abc.abstractmethod
     def radius_for_diameter(cls, diameter: float, n: int, **options: Any) -> float:
-        """The radius ``tau`` whose region over ``n`` entries has L2 diameter ``diameter`` (section 2.5)."""
+        """The radius ``tau`` whose region over ``n`` entries has L2 diameter ``diameter``."""
 
     @classmethod
     def from_diameter(cls, n: int, diameter: float, **options: Any) -> "Region":
@@ -288,7 +288,7 @@ class Region(abc.ABC):
         return self.gauge(x) <= 1.0 + tol
 
     def make_feasible(self, x: Tensor) -> Tensor:
-        """Gauge rescaling (section 2.5): ``x`` if feasible, else ``x / gauge(x)`` (= ``tau x / ||x||`` for a norm
+        """Gauge rescaling: ``x`` if feasible, else ``x / gauge(x)`` (= ``tau x / ||x||`` for a norm
         ball). This is a radial map, **not** a Euclidean projection, and it keeps zero entries at zero."""
         gam = self.gauge(x)
         if gam > 1.0 and math.isfinite(gam):
@@ -399,10 +399,10 @@ def register_region(*names: str) -> Callable[[type[Region]], type[Region]]:
 class LpBall(Region):
     """``{x : ||x||_p <= tau}`` for ``1 < p < inf``.
 
-    LMO (section 2.4): ``v_i = -tau sgn(g_i) |g_i|^(q-1) / ||g||_q^(q-1)`` with ``q = p/(p-1)``, so that
+    LMO: ``v_i = -tau sgn(g_i) |g_i|^(q-1) / ||g||_q^(q-1)`` with ``q = p/(p-1)``, so that
     ``<g, v> = -tau ||g||_q``.  Diameter: the exact ``2 tau max(1, n^(1/2 - 1/p))``; for ``p >= 2`` this is the
     usual ``2 tau n^(1/2-1/p)``.  For ``1 < p < 2`` the reference code sizes the radius with the ``p >= 2`` formula,
-    which is not the diameter (section 2.5); we use the exact one (pass ``mode="radius"`` to reproduce the code).
+    which is not the diameter; we use the exact one (pass ``mode="radius"`` to reproduce the code).
     """
 
     options = ("p",)
@@ -482,8 +482,7 @@ class LpBall(Region):
 @register_region("l2")
 class L2Ball(Region):
     """``{x : ||x||_2 <= tau}``. LMO ``-tau g/||g||_2`` (0 if ``g = 0``); diameter ``2 tau``; projection
-    ``x min(1, tau/||x||)``.  With this region SFW is the Frank-Wolfe analogue of SGD with weight decay
-    (section 2.1)."""
+    ``x min(1, tau/||x||)``.  With this region SFW is the Frank-Wolfe analogue of SGD with weight decay."""
 
     @property
     def diameter(self) -> float:
@@ -582,9 +581,9 @@ class L1Ball(Region):
 class LInfBall(Region):
     """Hypercube ``{x : |x_i| <= tau}``. LMO ``-tau sgn(g)``; diameter ``2 tau sqrt(n)``; projection = clamping.
 
-    Zero-gradient convention (section 2.4 notes): with ``zero_gradient="positive"`` (default, as the paper-1 PyTorch
+    Zero-gradient convention: with ``zero_gradient="positive"`` (default, as the paper-1 PyTorch
     code) coordinates with ``g_i = 0`` get ``+tau``, so the LMO always returns a vertex; with ``"zero"`` (the
-    compression-aware convention of ``sfw-compression``) they get ``0``, which keeps pruned zeros at zero.  Both are
+    compression-aware convention of Zimmer et al. 2022) they get ``0``, which keeps pruned zeros at zero.  Both are
     minimisers, since such coordinates do not change ``<g, v>``.
     """
 
@@ -926,12 +925,12 @@ def make_region(kind: str, n: int, *, radius: float | None = None, diameter: flo
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# sizing (section 2.5)
+# sizing
 # ----------------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
 def init_norms(module: nn.Module, draws: int = 100) -> dict[str, float]:
-    """Mean L2 norm ``E||theta^init||_2`` of each parameter owned directly by ``module`` (section 2.5).
+    """Mean L2 norm ``E||theta^init||_2`` of each parameter owned directly by ``module``.
 
     Re-runs ``module.reset_parameters()`` ``draws`` times (PyTorch defaults: Kaiming-uniform with ``a = sqrt(5)``
     for weights, uniform biases), averages the norms, and restores the module's parameters and buffers afterwards.
@@ -985,7 +984,7 @@ def constraints_for(model: nn.Module, kind: str | Callable[[nn.Module, str, Tens
                     k: int | float | None = None, global_: bool = False, draws: int = 100,
                     **options: Any) -> list[dict[str, Any]]:
     """Parameter groups with one feasible region per parameter tensor -- **all** trainable parameters, biases and
-    BatchNorm included, as paper 1 does -- ready for :class:`~companion.frankwolfe.SFW` (section 2.5).
+    BatchNorm included, as paper 1 does -- ready for :class:`~companion.frankwolfe.SFW`.
 
     ``mode`` decides what ``width`` means:
 
@@ -1081,7 +1080,7 @@ def iter_units(obj: Any) -> Iterable[tuple[list[Tensor], Region, bool]]:
 
 @torch.no_grad()
 def make_feasible_(obj: Any) -> None:
-    """Make every parameter feasible in place by gauge rescaling (section 2.5; ``theta <- tau theta / ||theta||_C``
+    """Make every parameter feasible in place by gauge rescaling (``theta <- tau theta / ||theta||_C``
     when outside).  ``obj``: parameter groups from :func:`constraints_for`, an optimizer, or a mapping
     ``param -> region``."""
     for tensors, region, joint in iter_units(obj):

@@ -1,12 +1,13 @@
 """Stochastic Frank-Wolfe optimizers for constrained network parameters (Pokutta, Spiegel & Zimmer 2020; official
 code ``ZIB-IOL/StochasticFrankWolfe``, ``frankwolfe/pytorch/optimizers.py``).
 
-* :class:`SFW` -- stochastic Frank-Wolfe with momentum and step-size rescaling (section 2.1; the undampened momentum
-  and ``fast_gradient`` rescaling of ``sfw-compression`` section 2.1 are flags);
-* :class:`AdaSFW` -- the adaptive variant with ``K`` inner Frank-Wolfe steps on a diagonal quadratic (section 2.2);
-* :class:`ProjectedSGD` -- SGD (momentum, weight decay) followed by the exact Euclidean projection (section 2.2);
+* :class:`SFW` -- stochastic Frank-Wolfe with momentum and step-size rescaling (the undampened momentum
+  and ``fast_gradient`` rescaling of Zimmer, Spiegel & Pokutta 2022 are flags);
+* :class:`AdaSFW` -- the adaptive variant with ``K`` inner Frank-Wolfe steps on a diagonal quadratic
+  (Combettes, Spiegel & Pokutta 2020);
+* :class:`ProjectedSGD` -- SGD (momentum, weight decay) followed by the exact Euclidean projection;
 * :class:`SVRF`, :class:`SpiderFW`, :class:`ORGFW` -- the variance-reduced stochastic Frank-Wolfe variants of the
-  paper's comparison (section 2.3).  They evaluate minibatch gradients at stored parameter copies through a closure
+  paper's comparison.  They evaluate minibatch gradients at stored parameter copies through a closure
   and count per-sample gradient evaluations in :attr:`grad_evals`.
 
 Every optimizer takes parameter groups whose regions are given either per tensor (``"regions"``: one region per
@@ -161,7 +162,7 @@ def _lmo_per_tensor(regions: Sequence[Region], directions: Sequence[Tensor],
 
 def frank_wolfe_update_(params: Sequence[Tensor], directions: Sequence[Tensor],
                         regions: Sequence[Region] | Region, *, lr: float, rescale: str = "diameter") -> None:
-    """One Frank-Wolfe step in place: ``v = LMO(m)``, ``theta <- (1 - alpha) theta + alpha v`` (section 2.1).
+    """One Frank-Wolfe step in place: ``v = LMO(m)``, ``theta <- (1 - alpha) theta + alpha v``.
 
     ``regions``: one region per tensor, or a single region over the concatenation of ``params`` (global).
     The step size is ``alpha = clamp(lr * f, 0, 1)`` with the rescale factor ``f``:
@@ -169,9 +170,9 @@ def frank_wolfe_update_(params: Sequence[Tensor], directions: Sequence[Tensor],
     * ``"none"``: ``f = 1`` (``lr`` itself must lie in [0, 1]);
     * ``"diameter"``: ``f = 1 / D`` -- the step length ``alpha ||theta - v||`` is at most ``lr``;
     * ``"gradient"``: ``f = ||m||_2 / ||theta - v||_2`` -- the step length is ``lr ||m||_2`` unless clamped,
-      mimicking SGD (the rescaling ``sfw-compression`` found crucial);
+      mimicking SGD (the rescaling Zimmer et al. 2022 found crucial);
     * ``"fast_gradient"``: ``f = ||m||_2 / (D / 2)`` (= ``||m|| / tau`` for norm balls) -- skips ``||theta - v||``
-      (``sfw-compression`` section 2.1).
+      (Zimmer et al. 2022).
 
     Norms are per tensor for per-tensor regions and over the concatenation for a global region.  The update is a
     convex combination of feasible points, so feasible iterates stay feasible for every ``lr``.  All tensors are
@@ -257,7 +258,7 @@ class _FrankWolfeBase(Optimizer):
 
     @torch.no_grad()
     def make_feasible_(self) -> None:
-        """Gauge-rescale every parameter into its region (section 2.5); call once before the first step."""
+        """Gauge-rescale every parameter into its region; call once before the first step."""
         _make_feasible_(self.param_groups)
 
     def is_feasible(self, tol: float = 1e-5) -> bool:
@@ -288,12 +289,12 @@ class _FrankWolfeBase(Optimizer):
 # ----------------------------------------------------------------------------------------------------------------------
 
 class SFW(_FrankWolfeBase):
-    """Stochastic Frank-Wolfe with momentum (``sfw`` section 2.1; Pokutta, Spiegel, Zimmer 2020).
+    """Stochastic Frank-Wolfe with momentum (Pokutta, Spiegel, Zimmer 2020).
 
     Per tensor ``theta`` with region ``C`` and gradient ``g``:
 
     1. momentum, first call ``m = g``; then ``momentum_style="convex"`` (paper 1): ``m <- mu m + (1 - mu) g``, or
-       ``"undampened"`` (``sfw-compression``): ``m <- mu m + g``;
+       ``"undampened"`` (Zimmer et al. 2022): ``m <- mu m + g``;
     2. ``v = LMO_C(m)``;
     3. ``alpha = clamp(lr * f, 0, 1)`` with the ``rescale`` factor ``f`` of :func:`frank_wolfe_update_`
        (``none``: 1, ``diameter``: ``1/D``, ``gradient``: ``||m|| / ||theta - v||``, ``fast_gradient``:
@@ -386,7 +387,7 @@ class SFW(_FrankWolfeBase):
         return loss
 
     def reset_momentum(self) -> None:
-        """Forget the momentum buffers (e.g. after pruning, as the ``sfw-compression`` code allows)."""
+        """Forget the momentum buffers (e.g. after pruning, as the ``ZIB-IOL/compression-aware-SFW`` code allows)."""
         self._buffers.clear()
         for group in self.param_groups:
             for p in group["params"]:
@@ -402,7 +403,7 @@ def _dot(xs: Sequence[Tensor], ys: Sequence[Tensor]) -> Tensor:
 
 
 class AdaSFW(_FrankWolfeBase):
-    """Adaptive stochastic Frank-Wolfe (AdaGradSFW of Combettes, Spiegel, Pokutta 2020; ``sfw`` section 2.2).
+    """Adaptive stochastic Frank-Wolfe (AdaGradSFW of Combettes, Spiegel, Pokutta 2020).
 
     Per region, with momentum ``m`` (as in :class:`SFW`):
 
@@ -468,7 +469,7 @@ class AdaSFW(_FrankWolfeBase):
 
 class ProjectedSGD(_FrankWolfeBase):
     """SGD step (PyTorch semantics: weight decay, momentum with dampening, optional Nesterov), then the exact
-    Euclidean projection of every tensor onto its region (``sfw`` section 2.2; L1 sort-based, L2 rescaling, L-inf
+    Euclidean projection of every tensor onto its region (L1 sort-based, L2 rescaling, L-inf
     clamping, the other regions as in :mod:`~companion.frankwolfe.constraints`)."""
 
     def __init__(self, params: Any, constraints: Any = None, lr: float = 0.1, momentum: float = 0.0,
@@ -510,7 +511,7 @@ class ProjectedSGD(_FrankWolfeBase):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# variance-reduced stochastic Frank-Wolfe (section 2.3)
+# variance-reduced stochastic Frank-Wolfe
 # ----------------------------------------------------------------------------------------------------------------------
 
 class _VarianceReducedFW(_FrankWolfeBase):
@@ -578,7 +579,7 @@ class _VarianceReducedFW(_FrankWolfeBase):
 
 
 class SVRF(_VarianceReducedFW):
-    """Stochastic variance-reduced Frank-Wolfe (Hazan & Luo 2016; ``sfw`` section 2.3).
+    """Stochastic variance-reduced Frank-Wolfe (Hazan & Luo 2016).
 
     Every ``snapshot_every`` steps (e.g. once per epoch) the current iterate becomes the snapshot ``theta~`` and
     ``full_gradient()`` is called: it must back-propagate the *full* training loss at the current parameters into
@@ -633,7 +634,7 @@ class SVRF(_VarianceReducedFW):
 
 
 class SpiderFW(_VarianceReducedFW):
-    """SPIDER Frank-Wolfe (Yurtsever et al. 2019 / Xie et al. 2020; ``sfw`` section 2.3).
+    """SPIDER Frank-Wolfe (Yurtsever et al. 2019 / Xie et al. 2020).
 
     Every ``period`` steps (``q``; e.g. once per epoch) the estimate is reset to ``large_gradient()`` -- a callable
     that back-propagates a large-batch (or full) loss at the current parameters and may return it; it counts
@@ -680,7 +681,7 @@ def orgfw_rho(t: int) -> float:
 
 
 class ORGFW(_VarianceReducedFW):
-    """One-sample recursive-gradient Frank-Wolfe (Xie et al. 2020; ``sfw`` section 2.3).
+    """One-sample recursive-gradient Frank-Wolfe (Xie et al. 2020).
 
         ``g^_1 = g_B(theta_1)``,  ``g^_t = g_B(theta_t) + (1 - rho_t) (g^_{t-1} - g_B(theta_{t-1}))``
 
