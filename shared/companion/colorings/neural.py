@@ -2,7 +2,7 @@
 
 A network ``f_theta(x, y, d_1, ..., d_k)`` maps a point of the plane and the vector of forbidden
 distances to ``k`` colour logits; the softmax is a *probabilistic* coloring ``p(. | x)``.  Training
-minimises the probability of monochromatic pairs at the forbidden distances,
+minimises the probability of monochromatic pairs at the forbidden distances::
 
     L(theta) = sum_k E_x E_{|y - x| = d_k} [ p_k(x) p_k(y) ],
 

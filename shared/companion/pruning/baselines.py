@@ -5,7 +5,7 @@ Every method is a :class:`Strategy` that trains a model from scratch towards a t
 
 - ``gmp`` GMP, Gradual Magnitude Pruning (Zhu & Gupta, 2017): hard global magnitude pruning on a cubic schedule;
 - ``dpf`` DPF, Dynamic Pruning with Feedback (Lin et al., 2020): masked forward pass, dense (error-feedback) update;
-- ``gsm`` GSM, Global Sparse Momentum (Ding et al., 2019): only the top-k gradients by |θ ⊙ ∇θ| are applied;
+- ``gsm`` GSM, Global Sparse Momentum (Ding et al., 2019): only the top-k gradients by ``|θ ⊙ ∇θ|`` are applied;
 - ``lc`` LC, Learning-Compression (Carreira-Perpiñán & Idelbayev, 2018): weight decay on the small weights only;
 - ``dnw`` DNW, Discovering Neural Wirings (Wortsman et al., 2019): forward with the global top-k weights,
   straight-through gradient to all;
@@ -370,7 +370,7 @@ class DPF(_MaskedForward):
 class DNW(_MaskedForward):
     """Discovering Neural Wirings (Wortsman, Farhadi & Rastegari, NeurIPS 2019), in its unstructured form as
     used by the paper: the forward pass uses only the k = (1 − s)·N weights of largest magnitude (globally,
-    from the first iteration on), the backward pass is straight-through,
+    from the first iteration on), the backward pass is straight-through::
 
         w_{t+1} = w_t − γ_t ∇L(m(w_t) ⊙ w_t),   m(w) = 1[|w| among the k largest],
 
@@ -389,7 +389,8 @@ class DNW(_MaskedForward):
 class GSM(Strategy):
     """Global Sparse Momentum SGD (Ding, Ding, Zhou, Guo, Han & Liu, "Global Sparse Momentum SGD for Pruning
     Very Deep Neural Networks", NeurIPS 2019): momentum SGD in which only the Q = (1 − s)·N weights with the
-    largest first-order saliency |θ ⊙ ∂L/∂θ| (globally, recomputed every iteration) receive the loss gradient,
+    largest first-order saliency ``|θ ⊙ ∂L/∂θ|`` (globally, recomputed every iteration) receive the loss
+    gradient::
 
         z ← β z + η θ + B ⊙ ∂L/∂θ,    θ ← θ − α z,    B = 1[|θ ⊙ ∂L/∂θ| among the Q largest];
 
@@ -450,7 +451,7 @@ class LC(Strategy):
 
 class STR(_Reparametrized):
     """Soft Threshold weight Reparameterization (Kusupati, Ramanujan, Somani, Wortsman, Jain, Kakade & Farhadi,
-    "Soft Threshold Weight Reparameterization for Learnable Sparsity", ICML 2020): every layer l uses
+    "Soft Threshold Weight Reparameterization for Learnable Sparsity", ICML 2020): every layer l uses::
 
         w̃ = sign(w) · relu(|w| − g(s_l)),    g = sigmoid,
 
@@ -496,7 +497,7 @@ class STR(_Reparametrized):
 class DST(_Reparametrized):
     """Dynamic Sparse Training (Liu, Xu, Shi, Cheung & So, "Dynamic Sparse Training: Find Efficient Sparse
     Network From Scratch With Trainable Masked Layers", ICLR 2020): every output unit i of a layer (neuron or
-    filter) has a learnable threshold t_i (initialised to 0) and the forward pass uses
+    filter) has a learnable threshold t_i (initialised to 0) and the forward pass uses::
 
         w̃_ij = w_ij · S(|w_ij| − t_i),    S = unit step with the long-tailed surrogate derivative,
 
