@@ -22,7 +22,8 @@ METHOD_COLORS: dict[str, str] = {
     "global": "#d62728", "uniform": "#7f7f7f", "uniform+": "#8c564b", "erk": "#2ca02c", "lamp": "#1f77b4",
     "random": "#bcbd22",
 }
-SIZES = {"single": (5.0, 3.4), "wide": (9.0, 3.4), "square": (4.2, 4.2), "grid": (9.0, 6.0)}
+# Widths fit the book's column (about 700 px at the house figure.dpi of 100), so text in a figure is shown at its size.
+SIZES = {"single": (5.0, 3.4), "wide": (7.0, 3.0), "square": (4.2, 4.2), "grid": (7.0, 5.0)}
 DIVERGING = "RdYlGn"  # red = negative, green = positive, as in the Frank-Wolfe papers' weight images
 
 
@@ -60,6 +61,8 @@ class Table:
 
     def _formatted(self):
         out = self.frame.copy()
+        if not hasattr(out, "columns"):  # a Series: shown as one column, printed as Series.to_string prints it
+            return out
         for col, fmt in self.formats.items():
             fn = fmt.format if isinstance(fmt, str) else fmt
             out[col] = [self.na_rep if v is None or (isinstance(v, float) and v != v) else fn(v) for v in out[col]]
@@ -72,7 +75,10 @@ class Table:
     def _repr_html_(self) -> str:
         import html
 
-        body = self._formatted().to_html(index=self.index, na_rep=self.na_rep, border=0, classes="companion-table",
+        shown = self._formatted()
+        if not hasattr(shown, "columns"):
+            shown = shown.to_frame()
+        body = shown.to_html(index=self.index, na_rep=self.na_rep, border=0, classes="companion-table",
                                          float_format=lambda x: f"{x:.6g}")
         cap = f"<p style='font-size:0.9em;color:#57606a;margin-bottom:0.3em'>{html.escape(self.caption)}</p>" \
             if self.caption else ""
