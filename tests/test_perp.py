@@ -311,3 +311,11 @@ def test_masked_merge_of_a_plain_lora_is_lora_prune():
     prune_variant.variant = "lora_prune"
     assert torch.equal(lora.merged_linear(plain, masked=True).weight, lora.merged_linear(prune_variant).weight)
     assert torch.equal(lora.merged_linear(plain, masked=True).weight == 0, base.weight == 0)
+
+
+def test_eval_windows_are_non_overlapping_and_spread():
+    tokens = torch.arange(1000)
+    w = corpus.eval_windows(tokens, 10)
+    assert w.shape == (100, 10) and torch.equal(w.flatten(), tokens)
+    sub = corpus.eval_windows(tokens, 10, 5)
+    assert sub[:, 0].tolist() == [0, 250, 500, 740, 990]

@@ -106,9 +106,11 @@ def random_windows(tokens: torch.Tensor, n: int, length: int, generator: torch.G
 
 
 def eval_windows(tokens: torch.Tensor, length: int, max_windows: int | None = None) -> torch.Tensor:
-    """Non-overlapping windows of ``length`` tokens from the start (the SparseGPT/Wanda perplexity
-    convention; the incomplete tail is dropped)."""
+    """Non-overlapping windows of ``length`` tokens (the SparseGPT/Wanda perplexity convention; the
+    incomplete tail is dropped). With ``max_windows`` (the book's time budget) an evenly spaced subset of them,
+    so that the windows still cover every test file instead of only the first few."""
     n = tokens.numel() // length
-    if max_windows:
-        n = min(n, max_windows)
-    return tokens[: n * length].view(n, length)
+    windows = tokens[: n * length].view(n, length)
+    if max_windows and max_windows < n:
+        windows = windows[torch.linspace(0, n - 1, max_windows).round().long()]
+    return windows
