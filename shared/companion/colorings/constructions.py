@@ -9,7 +9,7 @@ from .periodic import PeriodicColoring
 
 __all__ = [
     "SQRT2_MINUS_1", "INV_SQRT5", "PAPER_A", "PAPER_B", "PAPER_UNION", "CLASSICAL",
-    "soifer", "isbell", "hoffman_soifer", "reconstructed_maps", "certified_interval",
+    "soifer", "isbell", "hoffman_soifer", "reconstructed_maps", "rejected_maps", "certified_interval",
     "coloring_b", "family_a", "coloring_a", "covered_range",
 ]
 
@@ -119,13 +119,28 @@ def reconstructed_maps() -> dict:
     ``B*`` is our counterpart of the paper's coloring B (one coloring for the whole interval);
     ``A*1..A*4`` cover the range of the paper's family A; ``X-low-k`` and ``X-high-k`` extend the range
     beyond the published end points.  Each carries ``meta['certified_interval']``, the colour-6
-    interval proven in exact rational arithmetic (:func:`companion.colorings.templates.certify`),
+    interval proven in exact rational arithmetic (:func:`companion.colorings.templates.certify`,
+    which also proves that the tiles tile the plane),
     and ``meta['structure']``, its combinatorial type (:mod:`companion.colorings.reconstruct`).
     """
     from ._maps import MAPS
     from .templates import PeriodicMap
 
     return {k: PeriodicMap.from_dict(v) for k, v in MAPS.items()}
+
+
+def rejected_maps() -> dict:
+    """Maps an earlier version of the chapter stored and the exact tiling check rejects, by name.
+
+    ``A*3-folded`` is the first stored ``A*3``: its distance conditions hold strictly, but the short
+    edge between free points 0 and 1 (2.2e-5 long) had folded over, so tiles 0 and 2 self-intersect
+    and tiles 1 and 7 overlap, by areas of about 1e-10 that a Monte-Carlo tiling check does not see
+    (:func:`companion.colorings.templates.certify_tiling`).  The stored ``A*3`` replaces it.
+    """
+    from ._maps import REJECTED
+    from .templates import PeriodicMap
+
+    return {k: PeriodicMap.from_dict(v) for k, v in REJECTED.items()}
 
 
 def certified_interval(pmap) -> tuple[float, float]:

@@ -223,9 +223,10 @@ def staircase_map(steps: str = "uulul", period=((5, 0), (3, 1)), triangle_island
 class _Constraints:
     """Vectorised constraint values of a PeriodicMap as a function of (base, points, margin)."""
 
-    def __init__(self, pmap: PeriodicMap, special: int = 5):
+    def __init__(self, pmap: PeriodicMap, special: int = 5, min_separation: float = 0.0):
         self.pmap = pmap
         self.special = special
+        self.min_separation = float(min_separation)
         self.n = len(pmap.points)
         vidx, voff, self.start = [], [], [0]
         for t in pmap.tiles:
@@ -291,9 +292,30 @@ class _Constraints:
         self.di, self.dj, self.d6 = torch.tensor(di), torch.tensor(dj), torch.tensor(d6)
         self.gv, self.ga, self.gb = torch.tensor(gv), torch.tensor(ga), torch.tensor(gb)
         self.gs, self.g6 = torch.tensor(gs, dtype=torch.float64), torch.tensor(g6)
+        # separation inside each tile: every vertex against every edge not incident to it
+        sv, sa, sb = [], [], []
+        if self.min_separation > 0:
+            for k, p in enumerate(P):
+                n = len(p)
+                for a in range(n):
+                    for b in range(n):
+                        if a not in (b, (b + 1) % n):
+                            sv.append(self.start[k] + a)
+                            sa.append(self.start[k] + b)
+                            sb.append(self.start[k] + (b + 1) % n)
+        self.sv, self.sa, self.sb = torch.tensor(sv, dtype=torch.long), torch.tensor(sa, dtype=torch.long), torch.tensor(sb, dtype=torch.long)
+        #: number of trailing constraints that are not distance conditions (separations and areas)
+        self.n_extra = len(sv) + len(P)
+
+    @staticmethod
+    def _pt_seg(p, a, b):
+        ab = b - a
+        t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-18)).clamp(0, 1)
+        return (a + t[:, None] * ab - p).norm(dim=-1)
 
     def values(self, x, lo: float, hi: float):
-        """Constraint vector ``>= 0`` (last entry of ``x`` is the margin)."""
+        """Constraint vector ``>= 0`` (last entry of ``x`` is the margin): distance conditions, then
+        the in-tile separations (if ``min_separation > 0``), then the tile areas."""
         m = x[-1]
         V, e = self.vertices(x[:-1])
         L = self.K @ e
@@ -309,7 +331,8 @@ class _Constraints:
             areas.append(0.5 * (Q[:, 0] * torch.roll(Q[:, 1], -1) - Q[:, 1] * torch.roll(Q[:, 0], -1)).sum())
         D = torch.where(self.d6, lo - m, 1 - m)
         G = torch.where(self.g6, hi + m, 1 + m)
-        return torch.cat([D - diam, gap - G, torch.stack(areas) - 1e-3])
+        sep = self._pt_seg(V[self.sv], V[self.sa], V[self.sb]) - self.min_separation
+        return torch.cat([D - diam, gap - G, sep, torch.stack(areas) - 1e-3])
 
 
 def map_margin(pmap: PeriodicMap, lo: float, hi: float | None = None) -> float:
@@ -323,15 +346,21 @@ def map_margin(pmap: PeriodicMap, lo: float, hi: float | None = None) -> float:
     return float(min((1 - unit["max_diameter"]).min(), (unit["min_gap"] - 1).min(), lo - ai.loc[6, "max_diameter"], ai.loc[6, "min_gap"] - hi))
 
 
-def optimise_map(pmap: PeriodicMap, lo: float, hi: float | None = None, rounds: int = 2, maxiter: int = 300) -> tuple[PeriodicMap, float]:
+def optimise_map(pmap: PeriodicMap, lo: float, hi: float | None = None, rounds: int = 2, maxiter: int = 300, min_separation: float = 0.0) -> tuple[PeriodicMap, float]:
     """Maximise the uniform margin of ``pmap`` for the colour-6 target interval ``[lo, hi]``.
 
     The geometry is first scaled so that the widest unit-colour tile has diameter 1.  Returns the
     optimised map and its margin (positive: strictly valid on ``[lo, hi]``; verify with
     :func:`~companion.colorings.templates.certify`).
+
+    The distance conditions do not keep the tiles simple: an edge whose length the margin does not
+    need can shrink to nothing and fold over.  ``min_separation > 0`` adds, inside every tile, the
+    constraint that each vertex is at least that far from every edge not incident to it (which also
+    bounds every edge length from below); :func:`~companion.colorings.templates.certify_tiling` then
+    proves that the result is a tiling.
     """
     hi = lo if hi is None else hi
-    C = _Constraints(pmap)
+    C = _Constraints(pmap, min_separation=min_separation)
     x = C.pack(pmap)
     polys = pmap.polygons()
     scale = max(np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1)).max() for P, c in zip(polys, pmap.colors) if c != 5)
@@ -340,7 +369,7 @@ def optimise_map(pmap: PeriodicMap, lo: float, hi: float | None = None, rounds: 
     for _ in range(rounds):
         C.rebuild(x, lo, hi)
         v = C.values(torch.as_tensor(np.concatenate([x, [0.0]])), lo, hi).detach().numpy()
-        x0 = np.concatenate([x, [min(v[: -len(pmap.tiles)].min(), 0.0) - 1e-4]])
+        x0 = np.concatenate([x, [min(v[: -C.n_extra].min(), 0.0) - 1e-4]])
         fun = lambda z: C.values(torch.as_tensor(z), lo, hi).detach().numpy()  # noqa: E731
         jac = lambda z: torch.func.jacfwd(lambda w: C.values(w, lo, hi))(torch.as_tensor(z)).detach().numpy()  # noqa: E731
         res = minimize(

@@ -14,9 +14,16 @@ are rational: diameters (vertex-vertex), polygon gaps (vertex-segment, with exac
 for crossings).  Floating point is used only to discard pairs of tiles that are at least 0.05
 farther apart than the bound being certified -- a margin a billion times larger than the rounding
 error of the float pre-filter.
+
+Shared free points make a map a tiling only while every tile stays a simple, positively oriented
+polygon; an optimiser can fold a tile over (a tiny self-intersection) without any distance condition
+noticing.  :func:`certify_tiling` therefore proves the tiling itself, also exactly and without any
+floating point: every tile is simple, the interiors of all tiles and lattice translates are pairwise
+disjoint (exact overlap areas are zero), and the tile areas sum to the cell area.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -25,7 +32,7 @@ import numpy as np
 from .geometry import polygon_distance_batch
 from .periodic import PeriodicColoring, lattice_points
 
-__all__ = ["PeriodicMap", "certify", "Certificate"]
+__all__ = ["PeriodicMap", "certify", "Certificate", "certify_tiling", "TilingCertificate"]
 
 
 def _frac(x) -> Fraction:
@@ -198,8 +205,14 @@ class Certificate:
     hi: Fraction
     unit: Fraction
     rows: list  # per colour: dict(color, diam_sq, gap_sq, bound_lo, bound_hi, strict_ok, ok)
-    ok: bool
-    strict: bool
+    ok: bool  # the distance conditions hold *and* the tiles tile the plane (``tiling.ok``)
+    strict: bool  # every distance inequality is strict
+    tiling: "TilingCertificate | None" = None
+
+    @property
+    def distances_ok(self) -> bool:
+        """The distance conditions alone (diameters and gaps), without the tiling."""
+        return all(r["ok"] for r in self.rows)
 
     def to_frame(self):
         """Per-colour table with the square roots as floats (colours 1-based)."""
@@ -228,6 +241,10 @@ def certify(pmap: PeriodicMap, lo, hi, unit=1, special: int = 5, prefilter: floa
     distinct tiles have ``gap^2 >= unit^2``; for ``special`` ``diam^2 <= lo^2`` and ``gap^2 >= hi^2``.
     ``strict`` reports whether all inequalities are strict -- then no boundary convention is needed
     and the interval ``[lo, hi]`` is avoided as a closed interval.
+
+    The distance conditions say nothing if the tiles do not tile the plane, so the certificate also
+    runs :func:`certify_tiling` (simple tiles, disjoint interiors, areas summing to the cell area, all
+    exact); ``ok`` requires both, ``tiling`` holds the tiling certificate with its defects.
     """
     lo, hi, unit = _frac(lo), _frac(hi), _frac(unit)
     col = pmap.coloring([1.0] * (max(pmap.colors) + 1))
@@ -269,4 +286,228 @@ def certify(pmap: PeriodicMap, lo, hi, unit=1, special: int = 5, prefilter: floa
         ok = diam_sq <= _sq(need_lo) and gap_sq >= _sq(need_hi)
         strict = diam_sq < _sq(need_lo) and gap_sq > _sq(need_hi)
         rows.append({"color": int(c), "diam_sq": diam_sq, "gap_sq": gap_sq, "avoid": f"[{float(need_lo):.4f}, {float(need_hi):.4f}]", "ok": ok, "strict": strict})
-    return Certificate(pmap.name, lo, hi, unit, rows, all(r["ok"] for r in rows), all(r["strict"] for r in rows))
+    tiling = certify_tiling(pmap)
+    return Certificate(pmap.name, lo, hi, unit, rows, all(r["ok"] for r in rows) and tiling.ok, all(r["strict"] for r in rows), tiling)
+
+
+# ---------------------------------------------------------------------------- exact tiling check
+def _area2(P) -> Fraction:
+    """Twice the signed (shoelace) area of a closed polygon, exactly."""
+    n = len(P)
+    return sum((P[k][0] * P[(k + 1) % n][1] - P[(k + 1) % n][0] * P[k][1] for k in range(n)), Fraction(0))
+
+
+def _on_segment(p, a, b) -> bool:
+    """``p`` lies on the closed segment ``[a, b]``."""
+    return _orient(a, b, p) == 0 and min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
+
+
+def _line_cross(a, b, c, d):
+    """Intersection point of the lines ``ab`` and ``cd`` (not parallel), exactly."""
+    r = (b[0] - a[0], b[1] - a[1])
+    s = (d[0] - c[0], d[1] - c[1])
+    den = r[0] * s[1] - r[1] * s[0]
+    t = ((c[0] - a[0]) * s[1] - (c[1] - a[1]) * s[0]) / den
+    return (a[0] + t * r[0], a[1] + t * r[1])
+
+
+def _simplicity_defects(P) -> list[dict]:
+    """Why the closed polygon ``P`` is not simple, exactly: repeated vertices, adjacent edges that
+    overlap beyond their shared vertex, non-adjacent edges that meet, zero area.  For two crossing
+    edges ``k, l`` the *loop area* is the area of the loop the crossing cuts off (the shorter side)."""
+    n = len(P)
+    out = []
+    for k in range(n):
+        for l in range(k + 1, n):
+            if P[k] == P[l]:
+                out.append({"kind": "repeated vertex", "edges": (k, l), "loop_area": Fraction(0)})
+    E = [(P[k], P[(k + 1) % n]) for k in range(n)]
+    for k in range(n):
+        a, b = E[k]
+        c, d = E[(k + 1) % n]  # b == c is the shared vertex
+        if a != b and c != d and (_on_segment(d, a, b) or _on_segment(a, c, d)):
+            out.append({"kind": "adjacent edges overlap", "edges": (k, (k + 1) % n), "loop_area": Fraction(0)})
+    for k in range(n):
+        for l in range(k + 2, n):
+            if k == 0 and l == n - 1:
+                continue  # adjacent through vertex 0
+            a, b = E[k]
+            c, d = E[l]
+            if not _segments_touch(a, b, c, d):
+                continue
+            loop = Fraction(0)
+            if _orient(a, b, c) * _orient(a, b, d) < 0 and _orient(c, d, a) * _orient(c, d, b) < 0:
+                x = _line_cross(a, b, c, d)
+                inner = abs(_area2([x] + [P[i] for i in range(k + 1, l + 1)])) / 2
+                outer = abs(_area2([x] + [P[i % n] for i in range(l + 1, k + n + 1)])) / 2
+                loop = min(inner, outer)
+            out.append({"kind": "edges intersect", "edges": (k, l), "loop_area": loop})
+    if _area2(P) == 0:
+        out.append({"kind": "zero area", "edges": (), "loop_area": Fraction(0)})
+    return out
+
+
+def _triangulate(P) -> list:
+    """Ear-clipping triangulation of a *simple* polygon in exact arithmetic (counter-clockwise
+    triangles).  Collinear vertices are dropped (they do not change the region)."""
+    V = list(P) if _area2(P) > 0 else list(P)[::-1]
+    tris = []
+    while len(V) > 3:
+        n = len(V)
+        flat = next((k for k in range(n) if _orient(V[k - 1], V[k], V[(k + 1) % n]) == 0), None)
+        if flat is not None:
+            V.pop(flat)
+            continue
+        for k in range(n):
+            a, b, c = V[k - 1], V[k], V[(k + 1) % n]
+            if _orient(a, b, c) <= 0:
+                continue
+            if any(
+                _orient(a, b, p) >= 0 and _orient(b, c, p) >= 0 and _orient(c, a, p) >= 0
+                for i, p in enumerate(V) if i not in (k - 1 if k else n - 1, k, (k + 1) % n)
+            ):
+                continue
+            tris.append((a, b, c))
+            V.pop(k)
+            break
+        else:  # pragma: no cover - impossible for a simple polygon
+            raise ValueError("polygon is not simple: no ear")
+    if len(V) == 3 and _orient(*V) > 0:
+        tris.append(tuple(V))
+    return tris
+
+
+def _clip_area(T, U) -> Fraction:
+    """Area of the intersection of two counter-clockwise triangles (Sutherland-Hodgman), exactly."""
+    poly = list(T)
+    for k in range(3):
+        a, b = U[k], U[(k + 1) % 3]
+        if not poly:
+            break
+        new = []
+        for i in range(len(poly)):
+            p, q = poly[i], poly[(i + 1) % len(poly)]
+            sp, sq = _orient(a, b, p), _orient(a, b, q)
+            if sp >= 0:
+                new.append(p)
+            if sp * sq < 0:
+                new.append(_line_cross(a, b, p, q))
+        poly = new
+    return _area2(poly) / 2 if len(poly) >= 3 else Fraction(0)
+
+
+def _bbox(P):
+    xs, ys = [p[0] for p in P], [p[1] for p in P]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _bbox_open_overlap(A, B) -> bool:
+    return A[0] < B[2] and B[0] < A[2] and A[1] < B[3] and B[1] < A[3]
+
+
+def _overlap_area(TP, TQ, shift) -> Fraction:
+    """Area of ``P ∩ (Q + shift)`` from triangulations ``TP``, ``TQ``, exactly."""
+    sx, sy = shift
+    total = Fraction(0)
+    for U0 in TQ:
+        U = tuple((x + sx, y + sy) for x, y in U0)
+        bu = _bbox(U)
+        for T in TP:
+            if _bbox_open_overlap(_bbox(T), bu):
+                total += _clip_area(T, U)
+    return total
+
+
+@dataclass
+class TilingCertificate:
+    """Outcome of :func:`certify_tiling`: the three exact facts and what went wrong.
+
+    Attributes:
+        simple: every tile is a simple polygon with non-zero area.
+        disjoint: the interiors of all tiles and all their lattice translates are pairwise disjoint.
+        area_sum: sum of the tile areas; ``cell_area``: ``|det(v1, v2)|`` of the period lattice.
+        ok: all three hold (``area_sum == cell_area``), i.e. the translates tile the plane.
+        defects: one dict per failure, ``kind``, ``tiles`` and ``amount`` (an exact area).
+    """
+
+    simple: bool
+    disjoint: bool
+    area_sum: Fraction
+    cell_area: Fraction
+    defects: list
+    pairs_checked: int = 0
+
+    @property
+    def covers(self) -> bool:
+        return self.area_sum == self.cell_area
+
+    @property
+    def ok(self) -> bool:
+        return self.simple and self.disjoint and self.covers
+
+    def summary(self) -> str:
+        """One line per defect (tiles 0-based, areas as floats)."""
+        if self.ok:
+            return "tiling: every tile simple, interiors disjoint, areas sum to the cell area (exact)"
+        return "\n".join(f"{d['kind']}: tiles {d['tiles']}, {d['what']} {float(d['amount']):.3e}" for d in self.defects)
+
+
+def certify_tiling(pmap: "PeriodicMap") -> TilingCertificate:
+    """Prove exactly (rational arithmetic) that the lattice translates of the map's tiles tile the plane.
+
+    Three facts are decided:
+
+    1. every tile is a *simple* polygon: no two non-adjacent edges meet, adjacent edges meet only in
+       their shared vertex, no vertex repeats, the area is non-zero;
+    2. the *interiors* are pairwise disjoint: for every pair of tiles ``P_i``, ``P_j + t`` (``t`` in
+       the period lattice, ``(j, t) != (i, 0)``) whose bounding boxes in lattice coordinates overlap
+       -- a complete enumeration -- the area of ``P_i ∩ (P_j + t)`` is zero; it is computed exactly by
+       triangulating both tiles (ear clipping) and clipping triangle against triangle.  Two open sets
+       meet iff their intersection has positive area, so this is equivalent;
+    3. the tile areas sum to the area ``|det(v1, v2)|`` of a period cell.
+
+    (2) and (3) give covering: the closed tiles' translates cover the plane up to a null set, and the
+    complement of a locally finite union of closed sets is open, hence empty.  Failures are listed
+    in ``defects`` with the tiles and the exact area by which the condition fails (loop area of a
+    self-intersection, overlap area, area surplus or deficit).
+    """
+    exact = pmap.exact_tiles()
+    per = pmap.exact_period()
+    det = per[0][0] * per[1][1] - per[0][1] * per[1][0]
+    defects = []
+    simple = [True] * len(exact)
+    for i, P in enumerate(exact):
+        for d in _simplicity_defects(P):
+            simple[i] = False
+            defects.append({"kind": f"tile not simple ({d['kind']}, edges {d['edges']})", "tiles": (i,), "what": "loop area", "amount": d["loop_area"]})
+    area_sum = sum((abs(_area2(P)) / 2 for P in exact), Fraction(0))
+    # lattice coordinates of every vertex: x = (m, n) @ per  ->  (m, n) = x @ per^-1
+    inv = [[per[1][1] / det, -per[0][1] / det], [-per[1][0] / det, per[0][0] / det]]
+    coef = [[(x * inv[0][0] + y * inv[1][0], x * inv[0][1] + y * inv[1][1]) for x, y in P] for P in exact]
+    cbox = [_bbox(C) for C in coef]
+    tri = [_triangulate(P) if simple[i] else None for i, P in enumerate(exact)]
+    boxes = [_bbox(P) for P in exact]
+    disjoint, pairs = True, 0
+    for i in range(len(exact)):
+        for j in range(i, len(exact)):
+            # P_j + m v1 + n v2 can meet P_i only if the lattice-coordinate boxes overlap
+            m_lo, m_hi = math.floor(cbox[i][0] - cbox[j][2]), math.ceil(cbox[i][2] - cbox[j][0])
+            n_lo, n_hi = math.floor(cbox[i][1] - cbox[j][3]), math.ceil(cbox[i][3] - cbox[j][1])
+            for m in range(m_lo, m_hi + 1):
+                for n in range(n_lo, n_hi + 1):
+                    if i == j and (m, n) <= (0, 0):
+                        continue  # the tile itself, and each pair of translates once
+                    sx, sy = m * per[0][0] + n * per[1][0], m * per[0][1] + n * per[1][1]
+                    bj = (boxes[j][0] + sx, boxes[j][1] + sy, boxes[j][2] + sx, boxes[j][3] + sy)
+                    if not _bbox_open_overlap(boxes[i], bj):
+                        continue
+                    pairs += 1
+                    if tri[i] is None or tri[j] is None:
+                        continue  # a non-simple tile already fails; its overlaps are not defined
+                    a = _overlap_area(tri[i], tri[j], (sx, sy))
+                    if a != 0:
+                        disjoint = False
+                        defects.append({"kind": f"interiors overlap (tile {j} shifted by period ({m}, {n}))", "tiles": (i, j), "what": "overlap area", "amount": a})
+    if area_sum != abs(det):
+        defects.append({"kind": "areas do not sum to the cell area", "tiles": tuple(range(len(exact))), "what": "area sum - cell area", "amount": area_sum - abs(det)})
+    return TilingCertificate(all(simple), disjoint and all(simple), area_sum, abs(det), defects, pairs)
