@@ -114,3 +114,25 @@ def test_the_folded_a3_is_rejected_although_its_distances_pass():
     assert bad == {(0,), (2,), (1, 7)}
     for d in cert.tiling.defects:
         assert 0 < d["amount"] < 1e-9
+
+
+def test_min_separation_constraint_sees_the_fold():
+    """``optimise_map(min_separation=s)`` constrains every vertex to be >= s from the other edges of
+    its tile: the stored A*3 (optimised with s = 0.005) satisfies it, the folded one violates it."""
+    import numpy as np
+    import torch
+
+    from companion.colorings.reconstruct import _Constraints
+
+    def worst(pm):
+        C = _Constraints(pm, min_separation=0.005)
+        x = C.pack(pm)
+        C.rebuild(x, *pm.meta["target"])
+        v = C.values(torch.as_tensor(np.concatenate([x, [0.0]])), *pm.meta["target"]).detach().numpy()
+        sep = v[-C.n_extra : -len(pm.tiles)]
+        assert len(sep) > 0
+        return sep.min()
+
+    good = reconstructed_maps()["A*3"]
+    assert good.meta["min_separation"] == 0.005 and worst(good) > -1e-6
+    assert worst(PeriodicMap.from_dict(REJECTED["A*3-folded"])) < -0.004
