@@ -314,13 +314,13 @@ def _line_cross(a, b, c, d):
 def _simplicity_defects(P) -> list[dict]:
     """Why the closed polygon ``P`` is not simple, exactly: repeated vertices, adjacent edges that
     overlap beyond their shared vertex, non-adjacent edges that meet, zero area.  For two crossing
-    edges ``k, l`` the *loop area* is the area of the loop the crossing cuts off (the shorter side)."""
+    edges ``k, k2`` the *loop area* is the area of the loop the crossing cuts off (the shorter side)."""
     n = len(P)
     out = []
     for k in range(n):
-        for l in range(k + 1, n):
-            if P[k] == P[l]:
-                out.append({"kind": "repeated vertex", "edges": (k, l), "loop_area": Fraction(0)})
+        for k2 in range(k + 1, n):
+            if P[k] == P[k2]:
+                out.append({"kind": "repeated vertex", "edges": (k, k2), "loop_area": Fraction(0)})
     E = [(P[k], P[(k + 1) % n]) for k in range(n)]
     for k in range(n):
         a, b = E[k]
@@ -328,20 +328,20 @@ def _simplicity_defects(P) -> list[dict]:
         if a != b and c != d and (_on_segment(d, a, b) or _on_segment(a, c, d)):
             out.append({"kind": "adjacent edges overlap", "edges": (k, (k + 1) % n), "loop_area": Fraction(0)})
     for k in range(n):
-        for l in range(k + 2, n):
-            if k == 0 and l == n - 1:
+        for k2 in range(k + 2, n):
+            if k == 0 and k2 == n - 1:
                 continue  # adjacent through vertex 0
             a, b = E[k]
-            c, d = E[l]
+            c, d = E[k2]
             if not _segments_touch(a, b, c, d):
                 continue
             loop = Fraction(0)
             if _orient(a, b, c) * _orient(a, b, d) < 0 and _orient(c, d, a) * _orient(c, d, b) < 0:
                 x = _line_cross(a, b, c, d)
-                inner = abs(_area2([x] + [P[i] for i in range(k + 1, l + 1)])) / 2
-                outer = abs(_area2([x] + [P[i % n] for i in range(l + 1, k + n + 1)])) / 2
+                inner = abs(_area2([x] + [P[i] for i in range(k + 1, k2 + 1)])) / 2
+                outer = abs(_area2([x] + [P[i % n] for i in range(k2 + 1, k + n + 1)])) / 2
                 loop = min(inner, outer)
-            out.append({"kind": "edges intersect", "edges": (k, l), "loop_area": loop})
+            out.append({"kind": "edges intersect", "edges": (k, k2), "loop_area": loop})
     if _area2(P) == 0:
         out.append({"kind": "zero area", "edges": (), "loop_area": Fraction(0)})
     return out
@@ -479,7 +479,8 @@ def certify_tiling(pmap: "PeriodicMap") -> TilingCertificate:
     for i, P in enumerate(exact):
         for d in _simplicity_defects(P):
             simple[i] = False
-            defects.append({"kind": f"tile not simple ({d['kind']}, edges {d['edges']})", "tiles": (i,), "what": "loop area", "amount": d["loop_area"]})
+            where = "vertices" if d["kind"] == "repeated vertex" else "edges"
+            defects.append({"kind": f"tile not simple ({d['kind']}, {where} {d['edges']})", "tiles": (i,), "what": "loop area", "amount": d["loop_area"]})
     area_sum = sum((abs(_area2(P)) / 2 for P in exact), Fraction(0))
     # lattice coordinates of every vertex: x = (m, n) @ per  ->  (m, n) = x @ per^-1
     inv = [[per[1][1] / det, -per[0][1] / det], [-per[1][0] / det, per[0][0] / det]]
