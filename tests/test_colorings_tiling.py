@@ -4,7 +4,6 @@ counter-examples, a hand-built tiling, and the verdicts on the stored reconstruc
 from fractions import Fraction
 
 import pytest
-
 from companion.colorings._maps import REJECTED
 from companion.colorings.constructions import reconstructed_maps
 from companion.colorings.reconstruct import staircase_map
@@ -121,7 +120,6 @@ def test_min_separation_constraint_sees_the_fold():
     its tile: the stored A*3 (optimised with s = 0.005) satisfies it, the folded one violates it."""
     import numpy as np
     import torch
-
     from companion.colorings.reconstruct import _Constraints
 
     def worst(pm):
