@@ -13,7 +13,7 @@ PYTEST := COMPANION_QUIET=1 $(BIN)/python -m pytest -p no:cacheprovider
 # `$(call timed,NAME,COMMAND)`: run COMMAND and print how long the phase NAME took (and keep its exit status).
 timed = start=$$(date +%s); $(2); rc=$$?; echo "== phase $(1): $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
-.PHONY: install book html lab test test-unit test-nbval test-build unit run claims bench clean
+.PHONY: install book html lab format test test-lint test-unit test-nbval test-build unit run claims bench clean
 
 install: $(STAMP)
 
@@ -39,11 +39,18 @@ lab: $(STAMP)
 html: $(STAMP)
 	$(BIN)/companion build
 
-## Everything CI checks, phase by phase with its time: unit tests (incl. runner, CLI, claims), nbval over every
+## Everything CI checks, phase by phase with its time: formatting and lint (ruff), unit tests (incl. runner, CLI, claims), nbval over every
 ## committed notebook (re-executed side by side, each notebook on one worker), the strict book build and the
 ## built book in headless Chromium (skipped, with the reason, where Chromium is not installed).
 test: $(STAMP)
-	@$(MAKE) --no-print-directory test-unit test-nbval test-build
+	@$(MAKE) --no-print-directory test-lint test-unit test-nbval test-build
+
+## One formatter for the package, the tests and the notebooks (ruff; notebook code within 100 characters).
+test-lint: $(STAMP)
+	@$(call timed,format and lint,$(BIN)/ruff format --check --quiet shared tests book && $(BIN)/ruff check --quiet shared tests book)
+
+format: $(STAMP)
+	$(BIN)/ruff format shared tests book && $(BIN)/ruff check --fix shared tests book
 
 test-unit: $(STAMP)
 	@$(call timed,unit tests,$(PYTEST) -n $(JOBS) --dist loadfile tests --ignore=tests/test_book.py --ignore=tests/test_browser.py)

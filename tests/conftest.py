@@ -25,8 +25,21 @@ def built_book(tmp_path_factory):
     from companion.cli import jupyter_book_command
 
     out_dir = tmp_path_factory.mktemp("book")
-    out = subprocess.run([*jupyter_book_command(), "build", str(paths.book_dir()), "--path-output", str(out_dir),
-                          "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [
+            *jupyter_book_command(),
+            "build",
+            str(paths.book_dir()),
+            "--path-output",
+            str(out_dir),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return out, out_dir / "_build" / "html"
 
 
@@ -36,8 +49,7 @@ def make_notebook(path: Path, parameters: str, body: str) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     p = nbformat.v4.new_code_cell(textwrap.dedent(parameters).strip())
     p.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Demo"), p,
-                nbformat.v4.new_code_cell(textwrap.dedent(body).strip())]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Demo"), p, nbformat.v4.new_code_cell(textwrap.dedent(body).strip())]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
@@ -93,8 +105,9 @@ def demo_project(tmp_path, monkeypatch):
     request (``fail=True``), for runner and CLI tests."""
     (tmp_path / "papers").mkdir()
     (tmp_path / "papers" / "demo.yaml").write_text(DEMO_YAML)
-    make_notebook(tmp_path / "book" / "demo" / "01-square.ipynb",
-                  parameters="""
+    make_notebook(
+        tmp_path / "book" / "demo" / "01-square.ipynb",
+        parameters="""
                       profile = "book"
                       seed = 0
                       device = "auto"
@@ -103,29 +116,32 @@ def demo_project(tmp_path, monkeypatch):
                       fail = False
                       data_root = ""
                   """,
-                  body="""
+        body="""
                       from companion import results
                       rec = results.Recorder("demo", "01-square", profile)
                       rec.record("square", x * x)
                       if fail:
                           raise RuntimeError("failing on purpose")
                       print("square", x * x)
-                  """)
-    make_notebook(tmp_path / "book" / "demo" / "02-cube.ipynb",
-                  parameters="""
+                  """,
+    )
+    make_notebook(
+        tmp_path / "book" / "demo" / "02-cube.ipynb",
+        parameters="""
                       profile = "book"
                       seed = 0
                       device = "auto"
                       x = 3
                       fail = False
                   """,
-                  body="""
+        body="""
                       from companion import results
                       rec = results.Recorder("demo", "02-cube", profile)
                       rec.record("cube", x ** 3)
                       if fail:
                           raise RuntimeError("cube failing on purpose")
-                  """)
+                  """,
+    )
     for page in ("scoreboard.ipynb", "runtimes.ipynb"):
         shutil.copyfile(REPO / "book" / page, tmp_path / "book" / page)
     monkeypatch.setenv("COMPANION_ROOT", str(tmp_path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from companion import notebooks, papers, paths
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from companion import papers, paths
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -23,17 +22,28 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                       reason="browser tests skipped: headless Chromium is not installed "
-                              "(apt-get install chromium chromium-driver; .ci/run installs them)"),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+        reason="browser tests skipped: headless Chromium is not installed "
+        "(apt-get install chromium chromium-driver; .ci/run installs them)",
+    ),
 ]
 
 # Chromium's own background requests (component updates, safe browsing, ...) are switched off, and every host
 # name but the local server's resolves to nothing: a page that needs the network shows it here.
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1280,1000",
-                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 
 WAIT_FOR_MATHJAX = """
 const done = arguments[arguments.length - 1];
@@ -55,8 +65,9 @@ return {
 
 
 def _pages(html: Path) -> list[str]:
-    return sorted(str(p.relative_to(html)) for p in html.rglob("*.html")
-                  if not p.relative_to(html).parts[0].startswith("_"))
+    return sorted(
+        str(p.relative_to(html)) for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +109,9 @@ def _open(browser, url: str) -> dict:
     mathjax = browser.execute_async_script(WAIT_FOR_MATHJAX)
     report = browser.execute_script(PAGE_REPORT)
     report["mathjax"] = mathjax
-    report["errors"] = [e["message"] for e in browser.get_log("browser")
-                        if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    report["errors"] = [
+        e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+    ]
     return report
 
 
@@ -136,7 +148,9 @@ def test_every_internal_link_and_citation_resolves(site):
     def anchors(path: Path) -> set[str]:
         if path not in ids:
             soup = BeautifulSoup(path.read_text(errors="replace"), "html.parser")
-            ids[path] = {t["id"] for t in soup.find_all(id=True)} | {t["name"] for t in soup.find_all("a", attrs={"name": True})}
+            ids[path] = {t["id"] for t in soup.find_all(id=True)} | {
+                t["name"] for t in soup.find_all("a", attrs={"name": True})
+            }
         return ids[path]
 
     broken, citations = [], 0
@@ -167,7 +181,8 @@ def test_search_finds_a_word_from_a_chapter(site, browser):
     base, _ = site
     browser.get(base + "search.html?q=Braess")
     links = WebDriverWait(browser, 30).until(
-        lambda d: d.find_elements("css selector", "#search-results ul.search li a"))
+        lambda d: d.find_elements("css selector", "#search-results ul.search li a")
+    )
     assert any("flows-over-time" in link.get_attribute("href") for link in links)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from companion import papers
 
 VERDICTS = papers.evaluate_all(profile="book")
@@ -32,7 +31,7 @@ def _perturbed(value):
     if isinstance(value, list):
         out = [value[:-1], value + (value[-1:] or ["x"])]
         for i, item in enumerate(value):
-            out += [value[:i] + [other] + value[i + 1:] for other in _perturbed(item)[:6]]
+            out += [value[:i] + [other] + value[i + 1 :] for other in _perturbed(item)[:6]]
         return out
     if isinstance(value, dict):
         return [{**value, k: other} for k, item in value.items() for other in _perturbed(item)[:6]]
@@ -59,8 +58,9 @@ def test_holding_claim_could_have_failed(verdict):
         except Exception:
             return False
 
-    assert any(not holds({**names, name: other}) for name, value in names.items() for other in _perturbed(value)), \
+    assert any(not holds({**names, name: other}) for name, value in names.items() for other in _perturbed(value)), (
         f"{claim.id}: `{claim.check}` holds for every perturbation of its inputs"
+    )
 
 
 @pytest.mark.parametrize("slug", papers.slugs())

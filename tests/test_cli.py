@@ -13,24 +13,28 @@ def companion(*args, env_root=None):
     env = dict(os.environ)
     if env_root is not None:
         env["COMPANION_ROOT"] = str(env_root)
-    return subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "nope"], "unknown chapter 'nope'; accepted: all, demo"),
-    (["run", "demo", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, book, gpu, paper"),
-    (["run", "demo", "-p", "y", "1"], "unknown parameter 'y' for any notebook of demo"),
-    (["run", "demo", "--notebook", "01-square", "-p", "y", "1"], "unknown parameter 'y' for demo/01-square"),
-    (["run", "demo", "-p", "mode", "bogus"], "'bogus' is not a choice; accepted: plain, twice"),
-    (["run", "demo", "--executor", "pbs"], "unknown executor 'pbs'"),
-    (["run", "demo", "--jobs", "0"], "--jobs expects a positive number"),
-    (["run", "demo", "-p", "x", "three"], "parameter 'x' expects int (default 3), got 'three'"),
-    (["run", "demo", "--profile", "paper"], "reads real data; pass --data-root DIR"),
-    (["run", "demo", "--notebook", "02-nothing"], "chapter 'demo' has no notebook '02-nothing'"),
-    (["claims", "nope"], "unknown chapter 'nope'"),
-    (["bench", "--label", "nosuch"], "unknown run label 'nosuch'; accepted: smoke, book, gpu, paper, custom"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nope"], "unknown chapter 'nope'; accepted: all, demo"),
+        (["run", "demo", "--profile", "huge"], "unknown profile 'huge'; accepted: smoke, book, gpu, paper"),
+        (["run", "demo", "-p", "y", "1"], "unknown parameter 'y' for any notebook of demo"),
+        (["run", "demo", "--notebook", "01-square", "-p", "y", "1"], "unknown parameter 'y' for demo/01-square"),
+        (["run", "demo", "-p", "mode", "bogus"], "'bogus' is not a choice; accepted: plain, twice"),
+        (["run", "demo", "--executor", "pbs"], "unknown executor 'pbs'"),
+        (["run", "demo", "--jobs", "0"], "--jobs expects a positive number"),
+        (["run", "demo", "-p", "x", "three"], "parameter 'x' expects int (default 3), got 'three'"),
+        (["run", "demo", "--profile", "paper"], "reads real data; pass --data-root DIR"),
+        (["run", "demo", "--notebook", "02-nothing"], "chapter 'demo' has no notebook '02-nothing'"),
+        (["claims", "nope"], "unknown chapter 'nope'"),
+        (["bench", "--label", "nosuch"], "unknown run label 'nosuch'; accepted: smoke, book, gpu, paper, custom"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(demo_project, args, message):
     before = sorted(p.relative_to(demo_project) for p in demo_project.rglob("*"))
     out = companion(*args, env_root=demo_project)

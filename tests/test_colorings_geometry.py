@@ -1,18 +1,18 @@
 """Exact polygon geometry: hand-computed diameters and distances, and invariants (hypothesis)."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from companion.colorings.geometry import (
+    points_in_polygon,
     polygon_area,
     polygon_diameter,
     polygon_distance,
     polygon_distance_batch,
-    points_in_polygon,
     regular_polygon,
     segment_distance,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 UNIT_SQUARE = np.array([(0, 0), (1, 0), (1, 1), (0, 1)], float)
 

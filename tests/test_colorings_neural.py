@@ -1,10 +1,10 @@
 """The neural coloring search: initialisation, loss, metric and extraction on exact references."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
-
 from companion.colorings import neural
 from companion.colorings.constructions import INV_SQRT5, coloring_b, soifer
 

@@ -1,7 +1,7 @@
 """The reconstructed colorings A*, B* and the extensions: each verifies over its whole claimed range."""
+
 import numpy as np
 import pytest
-
 from companion.colorings import polygon_distance_batch, verify
 from companion.colorings.constructions import (
     PAPER_A,

@@ -1,6 +1,7 @@
 """The exact tiling certificate (:func:`companion.colorings.templates.certify_tiling`): simple tiles,
 disjoint interiors against all lattice translates, areas summing to the cell area -- hand-built
 counter-examples, a hand-built tiling, and the verdicts on the stored reconstructions."""
+
 from fractions import Fraction
 
 import pytest
@@ -44,7 +45,11 @@ def test_self_intersecting_tile_fails_with_its_loop_area():
     # the unit square whose top edge is replaced by a path with a small loop: edge (1,1)-(0.4,1) is
     # crossed by the edge (0.6,0.9)-(0.6,1.1); the loop (0.6,1), (0.4,1), (0.6,0.9) has area 1/100
     P = [(0, 0), (1, 0), (1, 1), ("0.4", "1"), ("0.6", "0.9"), ("0.6", "1.1"), (0, 1)]
-    defects = _simplicity_defects(PeriodicMap(UNIT, [[str(x), str(y)] for x, y in P], [[(k, 0, 0) for k in range(7)]], [0], [[1, 0], [0, 1]]).exact_tiles()[0])
+    defects = _simplicity_defects(
+        PeriodicMap(
+            UNIT, [[str(x), str(y)] for x, y in P], [[(k, 0, 0) for k in range(7)]], [0], [[1, 0], [0, 1]]
+        ).exact_tiles()[0]
+    )
     assert [d["kind"] for d in defects] == ["edges intersect"] and defects[0]["edges"] == (2, 4)
     assert defects[0]["loop_area"] == Fraction(1, 100)
     t = certify_tiling(_map([P]))

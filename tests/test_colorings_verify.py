@@ -1,7 +1,7 @@
 """Exact verification of periodic colorings on the classical reference instances (brief, Section 5)."""
+
 import numpy as np
 import pytest
-
 from companion.colorings import admissible_intervals, sampling_conflict_rate, verify
 from companion.colorings.constructions import INV_SQRT5, SQRT2_MINUS_1, hoffman_soifer, isbell, soifer
 from companion.colorings.templates import PeriodicMap, certify
@@ -31,7 +31,9 @@ def test_soifer_fails_off_its_distance(d):
 def test_soifer_single_random_direction_misses_violations():
     """Brief, Section 5.1: one random direction per point sees almost no conflict at d = 0.40
     (about 1.4e-4), although 0.40 is invalid; many directions and the exact test do find it."""
-    weak = sampling_conflict_rate(soifer(), [1, 1, 1, 1, 1, 0.40], n_points=100_000, n_directions=1, random_directions=True, seed=1)
+    weak = sampling_conflict_rate(
+        soifer(), [1, 1, 1, 1, 1, 0.40], n_points=100_000, n_directions=1, random_directions=True, seed=1
+    )
     strong = sampling_conflict_rate(soifer(), [1, 1, 1, 1, 1, 0.40], n_points=4000, n_directions=64, seed=1)
     assert weak < 1e-3
     assert strong > 3 * weak

@@ -7,10 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from companion import notebooks, repro, results
 from companion.runner import RunError, coerce
-
 from conftest import make_notebook
 
 
@@ -37,7 +35,7 @@ def test_recorder_writes_plain_json_atomically(tmp_path, monkeypatch):
     assert rec.record("a.mean", np.float32(0.5)) == np.float32(0.5)
     rec.record("b", torch.tensor([1.0, 2.0]))
     rec.record("c", {"x": np.int64(3), "y": float("nan")})
-    staged = tmp_path / "demo" / "01-x.json"   # the runner's staging layout
+    staged = tmp_path / "demo" / "01-x.json"  # the runner's staging layout
     data = json.loads(staged.read_text())
     assert data["values"] == {"a.mean": 0.5, "b": [1.0, 2.0], "c": {"x": 3, "y": None}}
     assert data["environment"]["cpu_model"] and "pinned" in data["environment"]
@@ -60,25 +58,37 @@ def test_code_hash_ignores_outputs_and_injected_parameters(tmp_path):
     nb = notebooks.read(path)
     before = notebooks.code_hash(nb)
     nb.cells[2].outputs = [{"output_type": "stream", "name": "stdout", "text": "1\n"}]
-    injected = type(nb.cells[1])(cell_type="code", source="x = 2", metadata={"tags": ["injected-parameters"]},
-                                 outputs=[], execution_count=None)
+    injected = type(nb.cells[1])(
+        cell_type="code", source="x = 2", metadata={"tags": ["injected-parameters"]}, outputs=[], execution_count=None
+    )
     nb.cells.insert(2, injected)
     assert notebooks.code_hash(nb) == before
     nb.cells[-1].source = "print(x + 1)"
     assert notebooks.code_hash(nb) != before
 
 
-@pytest.mark.parametrize("raw, default, expected", [
-    ("5", 3, 5), ("0.5", 0.1, 0.5), ("2", 0.1, 2.0), ("true", False, True), ("no", True, False),
-    ("[1, 2]", [0], [1, 2]), ("cnn_bn", "mlp", "cnn_bn"), (4, 3, 4), (1, 0.5, 1.0),
-])
+@pytest.mark.parametrize(
+    "raw, default, expected",
+    [
+        ("5", 3, 5),
+        ("0.5", 0.1, 0.5),
+        ("2", 0.1, 2.0),
+        ("true", False, True),
+        ("no", True, False),
+        ("[1, 2]", [0], [1, 2]),
+        ("cnn_bn", "mlp", "cnn_bn"),
+        (4, 3, 4),
+        (1, 0.5, 1.0),
+    ],
+)
 def test_coerce_accepts_values_of_the_default_type(raw, default, expected):
     value = coerce("p", raw, default)
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize("raw, default", [("ten", 3), ("0.5", 3), ("maybe", True), ("3", [0]), (3, "mlp"),
-                                           (True, 3), (1.5, 3)])
+@pytest.mark.parametrize(
+    "raw, default", [("ten", 3), ("0.5", 3), ("maybe", True), ("3", [0]), (3, "mlp"), (True, 3), (1.5, 3)]
+)
 def test_coerce_rejects_wrong_types_with_one_line(raw, default):
     with pytest.raises(RunError) as info:
         coerce("p", raw, default)
@@ -112,7 +122,7 @@ def test_record_differences_respect_tolerances():
     problems = results.differences(committed, now, {"acc": 0.005, "time": None})
     assert len(problems) == 1 and problems[0].startswith("acc: deviates by 0.01 (tolerance 0.005)")
     assert results.differences(committed, {**now, "ok": False}, {"time": None, "*": 1.0}) == [
-        "ok: False differs in kind or structure from the committed True"]
-    assert "n: missing" in results.differences(committed, {k: v for k, v in now.items() if k != "n"},
-                                               {"*": None})[0]
+        "ok: False differs in kind or structure from the committed True"
+    ]
+    assert "n: missing" in results.differences(committed, {k: v for k, v in now.items() if k != "n"}, {"*": None})[0]
     assert results.differences({"v": [1, 2]}, {"v": [1, 2, 3]}, {"*": 10})[0].startswith("v: ")

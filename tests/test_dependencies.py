@@ -8,7 +8,6 @@ import textwrap
 
 import nbformat
 import pytest
-
 from companion import notebooks, papers, paths
 from companion.dependencies import Package
 
@@ -47,10 +46,15 @@ def _nb(*sources):
 
 def test_closure_follows_absolute_relative_and_function_level_imports(tree):
     pkg = Package(tree)
-    assert pkg.notebook_modules(_nb("from pkg import flows")) == {"pkg", "pkg.flows", "pkg.flows.network",
-                                                                   "pkg.core"}
+    assert pkg.notebook_modules(_nb("from pkg import flows")) == {"pkg", "pkg.flows", "pkg.flows.network", "pkg.core"}
     assert pkg.notebook_modules(_nb("%matplotlib inline\nimport pkg.fw as fw")) == {
-        "pkg", "pkg.fw", "pkg.fw.optim", "pkg.train", "pkg.core", "pkg.extra"}
+        "pkg",
+        "pkg.fw",
+        "pkg.fw.optim",
+        "pkg.train",
+        "pkg.core",
+        "pkg.extra",
+    }
     assert pkg.notebook_modules(_nb("import numpy", "print(1)")) == set()
 
 
@@ -63,12 +67,12 @@ def test_a_change_makes_only_dependent_notebooks_stale(tree):
         pkg = Package(tree)
         return {n: pkg.hash(pkg.notebook_modules(nb)) for n, nb in (("flows", flows_nb), ("fw", fw_nb))}
 
-    (tree / "unused.py").write_text("x = 2\n")                # imported by nobody
+    (tree / "unused.py").write_text("x = 2\n")  # imported by nobody
     assert keys_now() == keys
-    (tree / "extra.py").write_text("helper = 2\n")            # only fw imports it (inside a function)
+    (tree / "extra.py").write_text("helper = 2\n")  # only fw imports it (inside a function)
     now = keys_now()
     assert now["flows"] == keys["flows"] and now["fw"] != keys["fw"]
-    (tree / "core.py").write_text("import math  # both\n")   # everyone depends on core
+    (tree / "core.py").write_text("import math  # both\n")  # everyone depends on core
     later = keys_now()
     assert later["flows"] != now["flows"] and later["fw"] != now["fw"]
 
@@ -81,7 +85,7 @@ def test_untracked_files_never_count(tree):
     again = Package(tree)
     assert "pkg.scratch" not in again.files
     assert "pkg.scratch" not in again.notebook_modules(_nb("import pkg.train"))
-    assert again.hash(again.notebook_modules(_nb("import pkg.train"))) != key   # train.py itself changed
+    assert again.hash(again.notebook_modules(_nb("import pkg.train"))) != key  # train.py itself changed
 
 
 def test_outside_git_every_file_counts(tmp_path):

@@ -9,7 +9,6 @@ import shlex
 import subprocess
 
 import pytest
-
 from companion import cli, notebooks, papers, paths, runner
 
 ROOT = paths.project_root()
@@ -59,7 +58,8 @@ def data_root(tmp_path_factory):
 
 
 def _papermill(args: list[str]) -> None:
-    from papermill.cli import _resolve_type, papermill as command
+    from papermill.cli import _resolve_type
+    from papermill.cli import papermill as command
 
     ctx = command.make_context("papermill", args)
     nb_path = (ROOT / ctx.params["notebook_path"]).resolve()
@@ -83,7 +83,7 @@ def test_shown_command_runs_as_written(where, command, data_root):
             assert cli.main([*args, "--dry-run"]) == 0, command
         elif args[0] in ("list", "claims"):
             assert cli.main(args) == 0, command
-        else:   # bench, build, kernel: heavy or installing; check that they parse as written
+        else:  # bench, build, kernel: heavy or installing; check that they parse as written
             cli._parser().parse_args(args)
     elif words[0] == "papermill":
         _papermill(words[1:])
@@ -92,8 +92,12 @@ def test_shown_command_runs_as_written(where, command, data_root):
         assert out.returncode == 0, out.stderr
         variables = dict(w.split("=", 1) for w in words[1:] if "=" in w)
         if "run" in words[1:]:
-            assert cli.main(["run", variables.get("CHAPTER", "sfw"), "--profile", variables.get("PROFILE", "book"),
-                             "--dry-run"]) == 0, command
+            assert (
+                cli.main(
+                    ["run", variables.get("CHAPTER", "sfw"), "--profile", variables.get("PROFILE", "book"), "--dry-run"]
+                )
+                == 0
+            ), command
 
 
 def test_papermill_check_rejects_what_papermill_would_break(tmp_path):

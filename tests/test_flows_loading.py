@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from companion import flows
 
 
@@ -32,18 +31,25 @@ def test_exact_travel_times(merge):
     assert merge.travel_time("B", 20.0) == pytest.approx(26.5)
 
 
-@pytest.mark.parametrize("edge,times,values", [
-    ("01", [1, 10], [0, 18]), ("s1", [20], [64]), ("12", [5, 20, 37], [3, 48, 82]),
-    ("23", [6, 28.5], [3, 18]), ("2t", [28.5, 45.5], [30, 64]),
-])
+@pytest.mark.parametrize(
+    "edge,times,values",
+    [
+        ("01", [1, 10], [0, 18]),
+        ("s1", [20], [64]),
+        ("12", [5, 20, 37], [3, 48, 82]),
+        ("23", [6, 28.5], [3, 18]),
+        ("2t", [28.5, 45.5], [30, 64]),
+    ],
+)
 def test_cumulative_inflows_of_the_tool(merge, edge, times, values):
     assert merge.cumulative_inflow(edge)(times) == pytest.approx(values, abs=1e-12)
 
 
 def test_queue_on_the_shared_edge(merge):
     # grows at rate 1 from t = 5 to 15 at t = 20, stays until t = 37, drains by t = 44.5
-    assert merge.queue("12", [5, 12.5, 20, 30, 37, 40.75, 44.5, 50]) == \
-        pytest.approx([0, 7.5, 15, 15, 15, 7.5, 0, 0], abs=1e-12)
+    assert merge.queue("12", [5, 12.5, 20, 30, 37, 40.75, 44.5, 50]) == pytest.approx(
+        [0, 7.5, 15, 15, 15, 7.5, 0, 0], abs=1e-12
+    )
 
 
 def test_fifo_shares_on_the_shared_edge(merge):
@@ -63,11 +69,10 @@ def test_conservation_fifo_and_nonnegative_queues(merge):
         z = merge.queue(k, t)
         assert z.min() >= -1e-12
         # the queue is what entered by t and has not left by t + tau
-        assert z == pytest.approx(merge.cumulative_inflow(k)(t) - merge.cumulative_outflow(k)(t + d["tau"]),
-                                  abs=1e-9)
+        assert z == pytest.approx(merge.cumulative_inflow(k)(t) - merge.cumulative_outflow(k)(t + d["tau"]), abs=1e-9)
         T = merge.exit_time(k, t)
         assert np.all(np.diff(T) >= -1e-12)
-        for c in ("A", "B"):     # per commodity: particles leave in the order they entered
+        for c in ("A", "B"):  # per commodity: particles leave in the order they entered
             assert merge.cumulative_outflow(k, c)(T) == pytest.approx(merge.cumulative_inflow(k, c)(t), abs=1e-9)
     # nodes hold no flow: what leaves node 1's in-edges enters 1->2
     into_1 = merge.cumulative_outflow("01")(t) + merge.cumulative_outflow("s1")(t)
@@ -79,8 +84,9 @@ def test_conservation_fifo_and_nonnegative_queues(merge):
 
 def test_loading_with_a_cycle_in_the_network():
     # a detour through a cycle is fine for the window method; two commodities meet on the cycle's edge
-    G = flows.make_network([("s", "a", 1, 1, "sa"), ("a", "b", 2, 1, "ab"), ("b", "a", 1, 1, "ba"),
-                            ("b", "t", 1, 1, "bt")])
+    G = flows.make_network(
+        [("s", "a", 1, 1, "sa"), ("a", "b", 2, 1, "ab"), ("b", "a", 1, 1, "ba"), ("b", "t", 1, 1, "bt")]
+    )
     c1 = flows.make_commodity(G, "one", ["sa", "ab", "bt"], [[0, 1], [4, 0]])
     c2 = flows.make_commodity(G, "two", ["sa", "ab", "ba"], [[0, 1], [4, 0]])
     L = flows.network_loading(G, [c1, c2])

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
-
-import networkx as nx
 import numpy as np
 import pytest
+from companion import flows
+from companion.flows import ThinFlow, check_thin_flow, nash_flow_over_time, thin_flow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from companion import flows
-from companion.flows import ThinFlow, check_thin_flow, nash_flow_over_time, thin_flow
-
-
 # -- thin flows ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["milp", "enumerate"])
 def test_thesis_example_4_1(method):
@@ -28,8 +24,15 @@ def test_thesis_example_4_1_naive_routing_is_not_a_thin_flow():
     # All flow along s-a-b-t would need l'_b = 10/2 = 5 on the resetting edge ab and l'_t = 5 on bt,
     # while the edge at offers l'_t = max(l'_a, 0/7) = 2 < 5: the minimum condition fails.
     G, active, resetting, u0 = flows.thesis_example_4_1()
-    naive = ThinFlow({"sa": 10.0, "ab": 10.0, "at": 0.0, "bt": 10.0}, {"s": 1.0, "a": 2.0, "b": 5.0, "t": 5.0},
-                     frozenset(active), frozenset(resetting), u0, "s", "t")
+    naive = ThinFlow(
+        {"sa": 10.0, "ab": 10.0, "at": 0.0, "bt": 10.0},
+        {"s": 1.0, "a": 2.0, "b": 5.0, "t": 5.0},
+        frozenset(active),
+        frozenset(resetting),
+        u0,
+        "s",
+        "t",
+    )
     problems = check_thin_flow(G, naive)
     assert any("l'_t" in p for p in problems)
 
@@ -41,13 +44,14 @@ def thin_flow_instances(draw):
     pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
     chosen = draw(st.lists(st.sampled_from(pairs), min_size=3, max_size=5, unique=True))
     edges = set(chosen) | {(0, 3)}
-    for j in (1, 2):                      # every node needs an incoming edge
+    for j in (1, 2):  # every node needs an incoming edge
         if not any(b == j for _, b in edges):
             edges.add((j - 1, j))
     edges = sorted(edges)
     nus = draw(st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0]), min_size=len(edges), max_size=len(edges)))
-    G = flows.make_network([(order[i], order[j], 1.0, nu, f"{order[i]}{order[j]}") for (i, j), nu in
-                            zip(edges, nus)], "s", "t", 1.0)
+    G = flows.make_network(
+        [(order[i], order[j], 1.0, nu, f"{order[i]}{order[j]}") for (i, j), nu in zip(edges, nus)], "s", "t", 1.0
+    )
     keys = [f"{order[i]}{order[j]}" for i, j in edges]
     resetting = {k for k in keys if draw(st.booleans())}
     value = draw(st.sampled_from([0.0, 1.0, 2.5, 4.0]))
@@ -66,6 +70,7 @@ def test_milp_and_enumeration_agree_on_the_unique_labels(instance):
 
 # -- Nash flows over time --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def braess():
     return nash_flow_over_time(flows.braess_network(), horizon=200)
@@ -77,8 +82,12 @@ def test_braess_phases_exact(braess):
     assert braess.phases[-1].end == float("inf")
     assert [p.derivatives["t"] for p in braess.phases] == pytest.approx([3, 2, 4 / 3, 1], abs=1e-9)
     assert [p.labels["t"] for p in braess.phases] == pytest.approx([25, 70, 92.5, 167.5], abs=1e-9)
-    assert [sorted(p.thin_flow.resetting) for p in braess.phases] == \
-           [[], ["01", "12"], ["01", "12", "23"], ["01", "23"]]
+    assert [sorted(p.thin_flow.resetting) for p in braess.phases] == [
+        [],
+        ["01", "12"],
+        ["01", "12", "23"],
+        ["01", "23"],
+    ]
     # the steady state: l_t(theta) = theta + 85
     th = np.array([82.5, 100, 250, 1000])
     assert braess.arrival_time(th) == pytest.approx(th + 85, abs=1e-9)
@@ -147,8 +156,11 @@ def test_flow_conservation(equilibrium):
             assert np.allclose(inflow, outflow, atol=1e-7)
     # everything that left the source by theta has arrived by l_t(theta)
     th = np.linspace(0, 60, 61)
-    arrived = sum(equilibrium.cumulative_outflow(k)(equilibrium.arrival_time(th))
-                  for k, (a, b, _) in emap.items() if b == G.graph["sink"])
+    arrived = sum(
+        equilibrium.cumulative_outflow(k)(equilibrium.arrival_time(th))
+        for k, (a, b, _) in emap.items()
+        if b == G.graph["sink"]
+    )
     assert np.allclose(arrived, U(th), atol=1e-7)
 
 
@@ -158,9 +170,9 @@ def test_queues_nonnegative_and_fifo(equilibrium):
         z = equilibrium.queue(k, t)
         assert z.min() >= -1e-9
         T = equilibrium.exit_time(k, t)
-        assert np.all(np.diff(T) >= -1e-9)                       # first in, first out
+        assert np.all(np.diff(T) >= -1e-9)  # first in, first out
         Fin, Fout = equilibrium.cumulative_inflow(k), equilibrium.cumulative_outflow(k)
-        assert np.allclose(Fout(T), Fin(t), atol=1e-7)           # leaves in the order it entered
+        assert np.allclose(Fout(T), Fin(t), atol=1e-7)  # leaves in the order it entered
 
 
 def test_queue_equals_capacity_times_slack_on_active_edges(braess):
@@ -174,8 +186,11 @@ def test_queue_equals_capacity_times_slack_on_active_edges(braess):
 
 def test_loading_the_path_decomposition_reproduces_the_equilibrium(braess):
     commodities = braess.path_commodities(until=100)
-    assert {c.path for c in commodities} == {("s0", "01", "12", "23", "3t"), ("s0", "02", "23", "3t"),
-                                             ("s0", "01", "13", "3t")}
+    assert {c.path for c in commodities} == {
+        ("s0", "01", "12", "23", "3t"),
+        ("s0", "02", "23", "3t"),
+        ("s0", "01", "13", "3t"),
+    }
     L = flows.network_loading(braess.G, commodities)
     th = np.linspace(0, 99.9, 400)
     for i, c in enumerate(commodities):

@@ -6,19 +6,19 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from companion import flows
 from companion.flows import PiecewiseConstant, PiecewiseLinear
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _same(G, H):
     assert flows.network_to_dict(G)["edges"] == flows.network_to_dict(H)["edges"]
     for attr in ("source", "sink"):
         assert G.graph[attr] == H.graph[attr]
-    assert [(c.name, c.path, c.inflow.pairs()) for c in G.graph["commodities"]] == \
-           [(c.name, c.path, c.inflow.pairs()) for c in H.graph["commodities"]]
+    assert [(c.name, c.path, c.inflow.pairs()) for c in G.graph["commodities"]] == [
+        (c.name, c.path, c.inflow.pairs()) for c in H.graph["commodities"]
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".txt"])
@@ -70,8 +70,8 @@ def test_matsim_xml_loader(tmp_path):
     G = flows.read_network(path)
     e = flows.edge_map(G)
     assert e["a"][:2] == ("1", "2")
-    assert e["a"][2]["tau"] == pytest.approx(50.0)            # 1000 m / 20 m/s
-    assert e["a"][2]["nu"] == pytest.approx(1.0)              # 1800 veh per 1800 s
+    assert e["a"][2]["tau"] == pytest.approx(50.0)  # 1000 m / 20 m/s
+    assert e["a"][2]["nu"] == pytest.approx(1.0)  # 1800 veh per 1800 s
     assert e["a"][2]["storage"] == pytest.approx(1000 * 2 / 7.5)
     assert e["b"][2]["tau"] == pytest.approx(50.0) and e["b"][2]["nu"] == pytest.approx(0.5)
     assert G.nodes["3"]["pos"] == (2000.0, 0.0)

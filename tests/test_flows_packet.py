@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from companion import flows
 from companion.flows import compare, fit_rate, simulate
 
@@ -111,23 +110,24 @@ def test_storage_is_respected_and_spillback_delays():
     veh, edge, entry, exit_ = _hop_table(sim)
     m = edge == sim.edges.index("mt")
     t = np.arange(sim.steps) * a
-    on_link = (np.searchsorted(np.sort(entry[m]), t, side="right")
-               - np.searchsorted(np.sort(exit_[m]), t, side="right"))
-    cap_per_step = 1 * a / a ** 2
+    on_link = np.searchsorted(np.sort(entry[m]), t, side="right") - np.searchsorted(np.sort(exit_[m]), t, side="right")
+    cap_per_step = 1 * a / a**2
     # MATSim raises the storage to hold a free-flowing link at capacity: tau/alpha steps of flow
-    allowed = max(3.0 / a ** 2, 20 * cap_per_step) + 1e-6
+    allowed = max(3.0 / a**2, 20 * cap_per_step) + 1e-6
     assert on_link.max() <= allowed
     assert np.isfinite(sim.veh_arrival).all()
-    unlimited = simulate(flows.make_network([("s", "m", 1, 4, "sm"), ("m", "t", 2, 1, "mt")]),
-                         [c], alpha=a)
+    unlimited = simulate(flows.make_network([("s", "m", 1, 4, "sm"), ("m", "t", 2, 1, "mt")]), [c], alpha=a)
     # with spillback the queue backs up onto sm: vehicles spend longer there
     sm = sim.edges.index("sm")
-    stay = lambda s: (s.hop_exit - s.hop_entry)[s.hop_edge == sm].mean()
+
+    def stay(s):
+        return (s.hop_exit - s.hop_entry)[s.hop_edge == sm].mean()
+
     assert stay(sim) > stay(unlimited) + 0.5
     assert sim.veh_arrival.max() == pytest.approx(unlimited.veh_arrival.max(), abs=2 * a)
 
 
 def test_fit_rate_recovers_the_exponent():
     a = np.array([0.2, 0.1, 0.05, 0.025])
-    p, c = fit_rate(a, 3 * a ** 1.5)
+    p, c = fit_rate(a, 3 * a**1.5)
     assert p == pytest.approx(1.5) and c == pytest.approx(3)

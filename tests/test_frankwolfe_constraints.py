@@ -9,11 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from companion import frankwolfe as fw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-
-from companion import frankwolfe as fw
 
 DT = torch.float64
 G = torch.tensor([3.0, -1.0, 2.0, 0.5], dtype=DT)
@@ -64,16 +63,19 @@ def test_worked_example_closed_forms():
         assert float(G @ cube) == pytest.approx(cube_value, abs=5e-5)
 
 
-@pytest.mark.parametrize("region, diameter", [
-    (fw.L2Ball(4), 2.0),
-    (fw.L1Ball(4), 2.0),
-    (fw.LInfBall(4), 4.0),
-    (fw.LpBall(4, p=4), 2 * 4 ** 0.25),
-    (fw.KSparsePolytope(4, k=2), 2 * math.sqrt(2)),
-    (fw.KNormBall(4, k=2), 2.0),
-    (fw.UnitSimplex(4), math.sqrt(2)),
-    (fw.ProbabilitySimplex(4), math.sqrt(2)),
-])
+@pytest.mark.parametrize(
+    "region, diameter",
+    [
+        (fw.L2Ball(4), 2.0),
+        (fw.L1Ball(4), 2.0),
+        (fw.LInfBall(4), 4.0),
+        (fw.LpBall(4, p=4), 2 * 4**0.25),
+        (fw.KSparsePolytope(4, k=2), 2 * math.sqrt(2)),
+        (fw.KNormBall(4, k=2), 2.0),
+        (fw.UnitSimplex(4), math.sqrt(2)),
+        (fw.ProbabilitySimplex(4), math.sqrt(2)),
+    ],
+)
 def test_diameters_n4(region, diameter):
     assert region.diameter == pytest.approx(diameter, rel=1e-12)
 
@@ -111,9 +113,19 @@ def _vertices(region) -> list[torch.Tensor]:
     raise TypeError(region)
 
 
-POLYTOPES = [fw.L1Ball(4, 1.5), fw.LInfBall(3, 0.5), fw.KSparsePolytope(4, 2, 0.7), fw.KSparsePolytope(5, 3),
-             fw.KNormBall(4, 2), fw.KNormBall(5, 3, 2.0), fw.KNormBall(9, 2), fw.UnitSimplex(4, 2.0),
-             fw.ProbabilitySimplex(3, 1.5), fw.Permutahedron(4), fw.Permutahedron(3, 0.5)]
+POLYTOPES = [
+    fw.L1Ball(4, 1.5),
+    fw.LInfBall(3, 0.5),
+    fw.KSparsePolytope(4, 2, 0.7),
+    fw.KSparsePolytope(5, 3),
+    fw.KNormBall(4, 2),
+    fw.KNormBall(5, 3, 2.0),
+    fw.KNormBall(9, 2),
+    fw.UnitSimplex(4, 2.0),
+    fw.ProbabilitySimplex(3, 1.5),
+    fw.Permutahedron(4),
+    fw.Permutahedron(3, 0.5),
+]
 
 
 @pytest.mark.parametrize("region", POLYTOPES, ids=repr)
@@ -136,7 +148,7 @@ def test_lp_diameter_exact_for_p_below_two():
     """For 1 < p < 2 the farthest points are the +-tau e_i (diameter 2 tau), not 2 tau n^(1/2-1/p)."""
     region = fw.LpBall(9, p=1.5, radius=2.0)
     assert region.diameter == pytest.approx(4.0)
-    assert fw.LpBall(9, p=4, radius=2.0).diameter == pytest.approx(4.0 * 9 ** 0.25)
+    assert fw.LpBall(9, p=4, radius=2.0).diameter == pytest.approx(4.0 * 9**0.25)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -160,9 +172,11 @@ FACTORIES = {
 }
 
 vectors = st.integers(1, 9).flatmap(
-    lambda n: st.lists(st.floats(-10, 10, allow_nan=False, width=64), min_size=n, max_size=n))
-gradients = st.integers(1, 9).flatmap(lambda n: st.lists(
-    st.one_of(st.just(0.0), st.floats(-10, 10, allow_nan=False, width=64)), min_size=n, max_size=n))
+    lambda n: st.lists(st.floats(-10, 10, allow_nan=False, width=64), min_size=n, max_size=n)
+)
+gradients = st.integers(1, 9).flatmap(
+    lambda n: st.lists(st.one_of(st.just(0.0), st.floats(-10, 10, allow_nan=False, width=64)), min_size=n, max_size=n)
+)
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))
@@ -227,8 +241,15 @@ def test_lmo_of_zero_gradient_is_finite_and_feasible():
         region = make(5)
         v = region.lmo(torch.zeros(5, dtype=DT))
         assert torch.isfinite(v).all() and region.contains(v, tol=1e-12), name
-    for region in (fw.L1Ball(5), fw.L2Ball(5), fw.LpBall(5, 3), fw.KSparsePolytope(5, 2), fw.KNormBall(5, 2),
-                   fw.UnitSimplex(5), fw.LInfBall(5, zero_gradient="zero")):
+    for region in (
+        fw.L1Ball(5),
+        fw.L2Ball(5),
+        fw.LpBall(5, 3),
+        fw.KSparsePolytope(5, 2),
+        fw.KNormBall(5, 2),
+        fw.UnitSimplex(5),
+        fw.LInfBall(5, zero_gradient="zero"),
+    ):
         assert torch.equal(region.lmo(torch.zeros(5, dtype=DT)), torch.zeros(5, dtype=DT))
 
 
@@ -252,8 +273,12 @@ def test_lmo_batch_equals_single_lmos():
     gen = torch.Generator().manual_seed(3)
     grads = [torch.randn(s, generator=gen) for s in [(4, 3), (7,), (2, 2, 2)]]
     grads[1][2] = 0.0
-    for make in (lambda n, r: fw.L2Ball(n, r), lambda n, r: fw.LInfBall(n, r),
-                 lambda n, r: fw.LInfBall(n, r, zero_gradient="zero"), lambda n, r: fw.L1Ball(n, r)):
+    for make in (
+        lambda n, r: fw.L2Ball(n, r),
+        lambda n, r: fw.LInfBall(n, r),
+        lambda n, r: fw.LInfBall(n, r, zero_gradient="zero"),
+        lambda n, r: fw.L1Ball(n, r),
+    ):
         regions = [make(g.numel(), 0.5 + i) for i, g in enumerate(grads)]
         batch = type(regions[0]).lmo_batch(regions, grads)
         for r, g, v in zip(regions, grads, batch):
@@ -264,6 +289,7 @@ def test_lmo_batch_equals_single_lmos():
 # zero-gradient conventions, K-sparse and K-norm corner cases
 # ---------------------------------------------------------------------------------------------------------------------
 
+
 def test_linf_zero_gradient_conventions():
     g = t(2.0, 0.0, -1.0, 0.0)
     assert torch.equal(fw.LInfBall(4, 0.5).lmo(g), t(-0.5, 0.5, 0.5, 0.5))  # paper-1 PyTorch: +tau
@@ -273,9 +299,15 @@ def test_linf_zero_gradient_conventions():
 
 
 @settings(max_examples=60, deadline=None)
-@given(g_list=st.lists(st.floats(-10, 10, allow_nan=False, width=64).filter(lambda v: abs(v) > 1e-6),
-                       min_size=1, max_size=9, unique_by=abs),
-       tau=st.floats(0.1, 5.0))
+@given(
+    g_list=st.lists(
+        st.floats(-10, 10, allow_nan=False, width=64).filter(lambda v: abs(v) > 1e-6),
+        min_size=1,
+        max_size=9,
+        unique_by=abs,
+    ),
+    tau=st.floats(0.1, 5.0),
+)
 def test_ksparse_interpolates_between_l1_and_cube(g_list, tau):
     g = torch.tensor(g_list, dtype=DT)
     n = g.numel()
@@ -285,9 +317,16 @@ def test_ksparse_interpolates_between_l1_and_cube(g_list, tau):
 
 
 @settings(max_examples=60, deadline=None)
-@given(g_list=st.lists(st.floats(-10, 10, allow_nan=False, width=64).filter(lambda v: abs(v) > 1e-6),
-                       min_size=1, max_size=9, unique_by=abs),
-       data=st.data(), tau=st.floats(0.1, 5.0))
+@given(
+    g_list=st.lists(
+        st.floats(-10, 10, allow_nan=False, width=64).filter(lambda v: abs(v) > 1e-6),
+        min_size=1,
+        max_size=9,
+        unique_by=abs,
+    ),
+    data=st.data(),
+    tau=st.floats(0.1, 5.0),
+)
 def test_knorm_ball_pr31_properties(g_list, data, tau):
     """FrankWolfe.jl PR #31 style: the LMO is the better of the L1 and cube candidates, and the sum of the K largest
     |v_i| equals tau; K = 1 is the hypercube B_inf(tau), K = n the L1 ball."""
@@ -316,8 +355,10 @@ def test_ksparse_gauge_and_knorm_duality():
     assert float(x @ fw.KSparsePolytope(4, 2).lmo(-x)) == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("k, n, expected", [(1, 10, 1), (3, 10, 3), (0.3, 10, 3), (0.29, 100, 29), (1.0, 7, 7),
-                                            (0.01, 10, 1), (np.int64(2), 5, 2)])
+@pytest.mark.parametrize(
+    "k, n, expected",
+    [(1, 10, 1), (3, 10, 3), (0.3, 10, 3), (0.29, 100, 29), (1.0, 7, 7), (0.01, 10, 1), (np.int64(2), 5, 2)],
+)
 def test_resolve_k(k, n, expected):
     assert fw.resolve_k(k, n) == expected
 
@@ -331,6 +372,7 @@ def test_resolve_k_rejects(k):
 # ---------------------------------------------------------------------------------------------------------------------
 # gauge rescaling vs projection
 # ---------------------------------------------------------------------------------------------------------------------
+
 
 def test_make_feasible_l2_halves_a_point_at_twice_the_radius():
     tau = 0.8
@@ -370,6 +412,7 @@ def test_permutahedron_membership_is_majorisation():
 # ---------------------------------------------------------------------------------------------------------------------
 # sizing (section 2.5)
 # ---------------------------------------------------------------------------------------------------------------------
+
 
 def test_init_norm_matches_kaiming_uniform_and_restores_weights():
     torch.manual_seed(0)
@@ -424,8 +467,7 @@ def test_constraints_for_modes_and_global():
     assert all(r.diameter == pytest.approx(2.0) for r in by_diam)
     glob = fw.constraints_for(model, kind="l2", width=3.0, global_=True, draws=20)
     region = glob[0]["region"]
-    total = math.sqrt(sum(n ** 2 for m in (model[0], model[1], model[3])
-                          for n in fw.init_norms(m, draws=20).values()))
+    total = math.sqrt(sum(n**2 for m in (model[0], model[1], model[3]) for n in fw.init_norms(m, draws=20).values()))
     assert region.n == sum(p.numel() for p in model.parameters())
     assert region.diameter == pytest.approx(2 * 3.0 * total, rel=1e-12)
     lp = fw.constraints_for(model, kind="lp", p=3, width=1.0, mode="radius")[0]["regions"]

@@ -8,11 +8,10 @@ import math
 
 import pytest
 import torch
+from companion import frankwolfe as fw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-
-from companion import frankwolfe as fw
 
 DT = torch.float64
 
@@ -47,10 +46,17 @@ REGION_MAKERS = {
 # feasibility and step lengths (brief section 5)
 # ---------------------------------------------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
-@given(kind=st.sampled_from(sorted(REGION_MAKERS)), lr=st.floats(0.0, 1e3), rescale=st.sampled_from(fw.RESCALE_MODES),
-       style=st.sampled_from(fw.MOMENTUM_STYLES), momentum=st.sampled_from([0.0, 0.9]), joint=st.booleans(),
-       seed=st.integers(0, 10))
+@given(
+    kind=st.sampled_from(sorted(REGION_MAKERS)),
+    lr=st.floats(0.0, 1e3),
+    rescale=st.sampled_from(fw.RESCALE_MODES),
+    style=st.sampled_from(fw.MOMENTUM_STYLES),
+    momentum=st.sampled_from([0.0, 0.9]),
+    joint=st.booleans(),
+    seed=st.integers(0, 10),
+)
 def test_iterates_stay_feasible_for_any_lr(kind, lr, rescale, style, momentum, joint, seed):
     params = _params((3, 4), (5,), (2,), seed=seed, scale=2.0)
     make = REGION_MAKERS[kind]
@@ -143,8 +149,12 @@ def test_l2_fused_update_matches_the_definition(rescale, lr):
     for p, r in zip(params, regions):
         theta, m = p.detach().clone(), p.grad.clone()
         v = r.lmo(m)
-        factor = {"none": 1.0, "diameter": 1.0 / r.diameter, "fast_gradient": float(m.norm()) / (r.diameter / 2),
-                  "gradient": float(m.norm()) / max(float((theta - v).norm()), 1e-300)}[rescale]
+        factor = {
+            "none": 1.0,
+            "diameter": 1.0 / r.diameter,
+            "fast_gradient": float(m.norm()) / (r.diameter / 2),
+            "gradient": float(m.norm()) / max(float((theta - v).norm()), 1e-300),
+        }[rescale]
         alpha = min(1.0, lr * factor)
         expected.append(theta + alpha * (v - theta))
     fw.frank_wolfe_update_(params, [p.grad for p in params], regions, lr=lr, rescale=rescale)
@@ -161,8 +171,7 @@ def test_global_region_update_matches_the_definition():
     v = region.lmo(m)
     alpha = min(1.0, 0.2 * float(m.norm()) / float((theta - v).norm()))
     fw.frank_wolfe_update_(params, grads, region, lr=0.2, rescale="gradient")
-    assert torch.allclose(torch.cat([p.detach().reshape(-1) for p in params]), theta + alpha * (v - theta),
-                          atol=1e-14)
+    assert torch.allclose(torch.cat([p.detach().reshape(-1) for p in params]), theta + alpha * (v - theta), atol=1e-14)
 
 
 def test_l2_step_is_weight_decay_plus_normalised_gradient_step():
@@ -224,11 +233,13 @@ def test_region_validation():
 # convergence on convex problems with known optimum
 # ---------------------------------------------------------------------------------------------------------------------
 
+
 def _least_squares(seed=0, m=30, n=8):
     gen = torch.Generator().manual_seed(seed)
     A = torch.randn(m, n, generator=gen, dtype=DT)
-    b = A @ torch.tensor([1.5, -2.0, 0.0, 0.5, 0.0, 0.0, 1.0, 0.0], dtype=DT)[:n] + 0.1 * torch.randn(m, generator=gen,
-                                                                                                          dtype=DT)
+    b = A @ torch.tensor([1.5, -2.0, 0.0, 0.5, 0.0, 0.0, 1.0, 0.0], dtype=DT)[:n] + 0.1 * torch.randn(
+        m, generator=gen, dtype=DT
+    )
     return A, b
 
 
@@ -318,6 +329,7 @@ def test_projected_sgd_equals_sgd_then_projection():
 # AdaSFW
 # ---------------------------------------------------------------------------------------------------------------------
 
+
 def test_adasfw_single_inner_step_formula():
     params = _params((6,), seed=9)
     region = fw.L1Ball(6, 0.4)
@@ -333,8 +345,12 @@ def test_adasfw_single_inner_step_formula():
 
 
 @settings(max_examples=25, deadline=None)
-@given(kind=st.sampled_from(["l1", "l2", "linf", "ksparse", "knorm"]), lr=st.floats(1e-4, 1e3),
-       inner=st.integers(1, 3), joint=st.booleans())
+@given(
+    kind=st.sampled_from(["l1", "l2", "linf", "ksparse", "knorm"]),
+    lr=st.floats(1e-4, 1e3),
+    inner=st.integers(1, 3),
+    joint=st.booleans(),
+)
 def test_adasfw_iterates_stay_feasible(kind, lr, inner, joint):
     params = _params((3, 3), (4,), seed=10, scale=3.0)
     make = REGION_MAKERS[kind]
@@ -367,6 +383,7 @@ def test_adasfw_decreases_least_squares():
 # ---------------------------------------------------------------------------------------------------------------------
 # reproducibility and checkpoints
 # ---------------------------------------------------------------------------------------------------------------------
+
 
 def _train_mlp(seed, steps=15, opt_state=None):
     torch.manual_seed(seed)
@@ -423,6 +440,7 @@ def test_state_dict_round_trip_continues_identically():
 # variance-reduced variants (section 2.3)
 # ---------------------------------------------------------------------------------------------------------------------
 
+
 class _Regression:
     """Linear least squares with an analytic gradient, to check the estimators against their formulas."""
 
@@ -444,6 +462,7 @@ class _Regression:
             loss = 0.5 * (X @ self.w - y).square().mean()
             loss.backward()
             return loss
+
         return fn
 
 
@@ -472,10 +491,24 @@ def test_variance_reduced_variants_equal_deterministic_fw_with_exact_gradients(n
     """With full-batch closures every estimator equals the true gradient, so the iterates are those of SFW without
     momentum."""
     factories = {
-        "svrf": lambda p: fw.SVRF([p.w], [fw.L1Ball(5, 1.0)], full_gradient=_full_closure(p), full_batch_size=p.n,
-                                  snapshot_every=4, lr=0.3, rescale="gradient"),
-        "spider": lambda p: fw.SpiderFW([p.w], [fw.L1Ball(5, 1.0)], large_gradient=_full_closure(p),
-                                        large_batch_size=p.n, period=3, lr=0.3, rescale="gradient"),
+        "svrf": lambda p: fw.SVRF(
+            [p.w],
+            [fw.L1Ball(5, 1.0)],
+            full_gradient=_full_closure(p),
+            full_batch_size=p.n,
+            snapshot_every=4,
+            lr=0.3,
+            rescale="gradient",
+        ),
+        "spider": lambda p: fw.SpiderFW(
+            [p.w],
+            [fw.L1Ball(5, 1.0)],
+            large_gradient=_full_closure(p),
+            large_batch_size=p.n,
+            period=3,
+            lr=0.3,
+            rescale="gradient",
+        ),
         "orgfw": lambda p: fw.ORGFW([p.w], [fw.L1Ball(5, 1.0)], rho=0.3, lr=0.3, rescale="gradient"),
     }
     prob, _, iterates, _ = _run_vr(factories[name], exact=True)
@@ -487,8 +520,11 @@ def test_variance_reduced_variants_equal_deterministic_fw_with_exact_gradients(n
 
 
 def test_svrf_estimator_and_counter():
-    prob, opt, it, est = _run_vr(lambda p: fw.SVRF([p.w], [fw.L2Ball(5, 1.0)], full_gradient=_full_closure(p),
-                                                    full_batch_size=p.n, snapshot_every=4, lr=0.2))
+    prob, opt, it, est = _run_vr(
+        lambda p: fw.SVRF(
+            [p.w], [fw.L2Ball(5, 1.0)], full_gradient=_full_closure(p), full_batch_size=p.n, snapshot_every=4, lr=0.2
+        )
+    )
     full = torch.arange(prob.n)
     for t, idx in enumerate(BATCHES):
         snap = it[(t // 4) * 4]
@@ -499,8 +535,11 @@ def test_svrf_estimator_and_counter():
 
 
 def test_spider_fw_estimator_and_counter():
-    prob, opt, it, est = _run_vr(lambda p: fw.SpiderFW([p.w], [fw.L2Ball(5, 1.0)], large_gradient=_full_closure(p),
-                                                        large_batch_size=p.n, period=3, lr=0.2))
+    prob, opt, it, est = _run_vr(
+        lambda p: fw.SpiderFW(
+            [p.w], [fw.L2Ball(5, 1.0)], large_gradient=_full_closure(p), large_batch_size=p.n, period=3, lr=0.2
+        )
+    )
     full = torch.arange(prob.n)
     for t, idx in enumerate(BATCHES):
         if t % 3 == 0:
@@ -548,6 +587,7 @@ def test_sfw_counts_gradient_evaluations_when_told():
 # ---------------------------------------------------------------------------------------------------------------------
 # benchmark plumbing
 # ---------------------------------------------------------------------------------------------------------------------
+
 
 def test_step_time_ratio_reports_consistent_medians():
     res = fw.step_time_ratio(repeats=5, warmup=1, batch_size=16)

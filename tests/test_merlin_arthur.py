@@ -6,12 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from companion import merlin_arthur as ma
 from companion.data import DataRootError
 
-
 # --- the AFC toy and the bounds --------------------------------------------------------------------------------------
+
 
 def test_toy_values_match_the_analytic_ones():
     got, exact = ma.toy_measured(50, 0.05), ma.toy_closed_form(50, 0.05)
@@ -57,6 +56,7 @@ def test_afc_kappa_is_one_without_other_class_points():
 
 # --- losses and metrics ------------------------------------------------------------------------------------------------
 
+
 def test_morgana_criterion_equals_reference_on_random_logits():
     g = torch.Generator().manual_seed(0)
     for scale in (0.1, 1.0, 5.0):
@@ -68,7 +68,10 @@ def test_morgana_criterion_equals_reference_on_random_logits():
         assert torch.allclose(ma.morgana_criterion(z, y, reduction="none"), ref, atol=1e-6)
     # stable where the reference underflows: the wrong class dominates by far
     z = torch.tensor([[0.0, 200.0, 0.0]])
-    assert torch.isfinite(ma.morgana_criterion(z, torch.tensor([0]))) and float(ma.morgana_criterion(z, torch.tensor([0]))) > 150
+    assert (
+        torch.isfinite(ma.morgana_criterion(z, torch.tensor([0])))
+        and float(ma.morgana_criterion(z, torch.tensor([0]))) > 150
+    )
 
 
 def test_completeness_soundness_counts_bottom_as_sound():
@@ -80,9 +83,9 @@ def test_completeness_soundness_counts_bottom_as_sound():
 
 def test_precision_by_matching_on_a_hand_built_data_set():
     # 5 points, 3 features in {-1, +1}; the query reveals feature 0 = +1 (points 0, 1, 2 match; classes 1, 1, 0)
-    X = torch.tensor([[1., 1., -1.], [1., -1., -1.], [1., 1., 1.], [-1., 1., 1.], [-1., -1., 1.]])
+    X = torch.tensor([[1.0, 1.0, -1.0], [1.0, -1.0, -1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]])
     y = torch.tensor([1, 1, 0, 0, 0])
-    masks = torch.tensor([[1., 0., 0.], [1., 0., 1.], [0., 0., 1.]])
+    masks = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     out = ma.precision_by_matching(X, y, X[[0, 2, 3]], masks, y[[0, 2, 3]])
     assert out["count"].tolist() == [3, 1, 3]
     assert np.allclose(out["precision"], [2 / 3, 1.0, 1.0])
@@ -91,13 +94,14 @@ def test_precision_by_matching_on_a_hand_built_data_set():
 
 def test_matching_with_one_hot_groups_matches_categories():
     groups = torch.tensor([0, 0, 1, 1])
-    X = torch.tensor([[1., 0., 0., 1.], [1., 0., 1., 0.], [0., 1., 0., 1.]])
+    X = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]])
     y = torch.tensor([1, 0, 0])
-    out = ma.precision_by_matching(X, y, X[:1], torch.tensor([[1., 0.]]), y[:1], groups)
+    out = ma.precision_by_matching(X, y, X[:1], torch.tensor([[1.0, 0.0]]), y[:1], groups)
     assert out["count"].tolist() == [2] and np.allclose(out["precision"], [0.5])
 
 
 # --- provers -----------------------------------------------------------------------------------------------------------
+
 
 def _arthur(d=6, bn=False, seed=0):
     torch.manual_seed(seed)
@@ -118,7 +122,7 @@ def test_brute_force_equals_exhaustive_search():
                     m = torch.zeros(1, d)
                     m[0, [a, b]] = 1
                     with torch.no_grad():
-                        loss = float(ma.prover_loss(A(ma.apply_mask(x[i:i + 1], m)), y[i:i + 1], role))
+                        loss = float(ma.prover_loss(A(ma.apply_mask(x[i : i + 1], m)), y[i : i + 1], role))
                     if loss < best:
                         best, best_mask = loss, m
             assert torch.equal(got[i], best_mask[0]), (role, i)
@@ -145,9 +149,9 @@ def test_greedy_first_pick_is_the_best_single_feature():
 
 def test_positive_ksparse_lmo_and_projection():
     r = ma.PositiveKSparsePolytope(8, 2, d=4)
-    g = torch.tensor([-3., 1., -1., -2., 0.5, 0.2, 0.1, -0.1])
-    assert r.lmo(g).tolist() == [1., 0., 0., 1., 0., 0., 0., 1.]  # only negative entries, per row
-    p = r.project(torch.tensor([2., 2., 2., -1., 0.2, 0.1, 0., 0.]))
+    g = torch.tensor([-3.0, 1.0, -1.0, -2.0, 0.5, 0.2, 0.1, -0.1])
+    assert r.lmo(g).tolist() == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]  # only negative entries, per row
+    p = r.project(torch.tensor([2.0, 2.0, 2.0, -1.0, 0.2, 0.1, 0.0, 0.0]))
     assert r.contains(p) and float(p[:4].sum()) == pytest.approx(2.0)
     assert r.gauge(torch.tensor([-0.1, 0, 0, 0, 0, 0, 0, 0])) == math.inf
 
@@ -182,12 +186,16 @@ def test_min_max_game_runs_and_evaluates():
 
 # --- data --------------------------------------------------------------------------------------------------------------
 
+
 def test_datasets_are_balanced_and_zero_free():
     for data in (ma.binarised_digits(), ma.discretised_breast_cancer()):
         assert int((data.y == 0).sum()) == int((data.y == 1).sum())
         revealed = ma.expand_mask(torch.ones(1, data.d), data.groups)[0]
-        per_feature = torch.zeros(len(data.X), data.d).index_add_(1, data.groups, data.X.abs()) \
-            if data.groups is not None else data.X.abs()
+        per_feature = (
+            torch.zeros(len(data.X), data.d).index_add_(1, data.groups, data.X.abs())
+            if data.groups is not None
+            else data.X.abs()
+        )
         assert (per_feature > 0).all() and revealed.numel() == data.X.shape[1]
     assert ma.discretised_breast_cancer().X.shape == (424, 90)
 

@@ -6,9 +6,8 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from companion import data, metrics, models, repro, train
+from torch import nn
 
 
 def test_model_shapes_and_sizes():
@@ -28,9 +27,15 @@ def test_residual_networks_have_the_published_sizes():
     assert models.resnet56()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name, at_half, at_end", [("constant", 1.0, 1.0), ("linear", 0.5, 0.01),
-                                                    ("cosine", 0.5, 0.5 * (1 + math.cos(math.pi * 0.99))),
-                                                    ("step", 0.1, 0.01)])
+@pytest.mark.parametrize(
+    "name, at_half, at_end",
+    [
+        ("constant", 1.0, 1.0),
+        ("linear", 0.5, 0.01),
+        ("cosine", 0.5, 0.5 * (1 + math.cos(math.pi * 0.99))),
+        ("step", 0.1, 0.01),
+    ],
+)
 def test_schedules(name, at_half, at_end):
     f = train.schedule(name)
     assert f(0, 100) == pytest.approx(1.0)
@@ -50,8 +55,16 @@ def _run(seed):
     split = data.digits()
     model = models.mlp(hidden=(32,))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    hist = train.fit(model, opt, split.train, epochs=3, batch_size=64, lr_schedule="linear",
-                     eval_sets={"test": split.test}, seed=seed)
+    hist = train.fit(
+        model,
+        opt,
+        split.train,
+        epochs=3,
+        batch_size=64,
+        lr_schedule="linear",
+        eval_sets={"test": split.test},
+        seed=seed,
+    )
     return hist, model
 
 
@@ -78,8 +91,7 @@ def test_callbacks_see_every_step_and_can_stop():
 
     split = data.digits()
     model = models.mlp(hidden=(16,))
-    hist = train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), split.train, epochs=5,
-                     callbacks=[Counter()])
+    hist = train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), split.train, epochs=5, callbacks=[Counter()])
     assert len(hist) == 2 and Counter.steps == 2 * math.ceil(1078 / 64)
 
 
@@ -128,6 +140,11 @@ def test_full_gradient_equals_gradient_of_the_mean_loss():
 def test_epoch_metric_adds_a_column():
     split = data.digits()
     model = models.mlp(hidden=(8,))
-    hist = train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), split.train, epochs=2,
-                     callbacks=[train.EpochMetric("sparsity", lambda m: metrics.threshold_sparsity(m)["overall"])])
+    hist = train.fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        split.train,
+        epochs=2,
+        callbacks=[train.EpochMetric("sparsity", lambda m: metrics.threshold_sparsity(m)["overall"])],
+    )
     assert list(hist["sparsity"].between(0, 1)) == [True, True]

@@ -5,12 +5,30 @@ import math
 import numpy as np
 import pytest
 import torch
+from companion.npr import (
+    DeepONet,
+    FourierIC,
+    HyperNetwork,
+    LowRankMLP,
+    Problem,
+    batched_call,
+    burgers_cole_hopf,
+    burgers_reference,
+    deeponet_matching,
+    fine_tune,
+    fourier_ic,
+    from_samples,
+    grf_ic,
+    grid,
+    heat_exact,
+    num_params,
+    predict,
+    random_networks,
+    residual,
+    residual_of,
+    sensor_values,
+)
 from torch.func import functional_call
-
-from companion.npr import (DeepONet, FourierIC, HyperNetwork, LowRankMLP, Problem, batched_call,
-                           burgers_cole_hopf, burgers_reference, deeponet_matching, fine_tune, fourier_ic,
-                           from_samples, grf_ic, grid, heat_exact, num_params, predict, random_networks,
-                           residual, residual_of, sensor_values)
 
 X, T = grid()
 
@@ -21,16 +39,19 @@ def _heat_torch(ic: FourierIC, nu: float):
     w = 2 * math.pi * torch.arange(1, a.shape[1] + 1, dtype=torch.float64)
 
     def u(x, t):
-        decay = torch.exp(-nu * w ** 2 * t[..., None])
+        decay = torch.exp(-nu * w**2 * t[..., None])
         ph = x[..., None] * w
         return (decay * (a[:, None] * torch.sin(ph) + b[:, None] * torch.cos(ph))).sum(-1)
+
     return u
 
 
 def _points(B, P=200, seed=0, t_min=0.0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(B, P, generator=g, dtype=torch.float64),
-            t_min + (1 - t_min) * torch.rand(B, P, generator=g, dtype=torch.float64))
+    return (
+        torch.rand(B, P, generator=g, dtype=torch.float64),
+        t_min + (1 - t_min) * torch.rand(B, P, generator=g, dtype=torch.float64),
+    )
 
 
 def test_heat_exact_solves_the_pde_and_meets_the_initial_condition():
@@ -90,8 +111,7 @@ def test_pinn_residual_of_exact_solutions_is_zero_and_of_perturbed_ones_not():
     x, t = _points(3)
     burgers = Problem("burgers", nu)
     assert residual_of(burgers, burgers_exact, x, t).abs().max() < 1e-12
-    bumped = residual_of(burgers, lambda xx, tt: burgers_exact(xx, tt) + 1e-3 * tt * torch.sin(2 * math.pi * xx),
-                         x, t)
+    bumped = residual_of(burgers, lambda xx, tt: burgers_exact(xx, tt) + 1e-3 * tt * torch.sin(2 * math.pi * xx), x, t)
     assert bumped.abs().max() > 5e-4
     # the reparametrised residual u = u0 + t g with the g of the exact heat solution, and with a perturbed g
     heat, ic = Problem("heat", 0.02), fourier_ic(3, K=4, sigma=1.0, rng=5)
@@ -102,6 +122,7 @@ def test_pinn_residual_of_exact_solutions_is_zero_and_of_perturbed_ones_not():
 
     def g(xx, tt):
         return (u(xx, tt) - u0(xx, tt)) / tt
+
     assert residual(heat, g, a, b, x, t).abs().max() < 1e-9
     assert residual(heat, lambda xx, tt: g(xx, tt) + 1e-2 * torch.cos(2 * math.pi * xx), a, b, x, t).abs().max() > 5e-3
 
@@ -141,8 +162,9 @@ def test_vmap_evaluation_equals_a_python_loop():
     x, t = _points(5, 30)
     x, t = x.float(), t.float()
     batched = batched_call(hyper.template, theta, x, t)
-    looped = torch.stack([functional_call(hyper.template, {k: v[i] for k, v in theta.items()}, (x[i], t[i]))
-                          for i in range(5)])
+    looped = torch.stack(
+        [functional_call(hyper.template, {k: v[i] for k, v in theta.items()}, (x[i], t[i])) for i in range(5)]
+    )
     torch.testing.assert_close(batched, looped, atol=1e-6, rtol=1e-6)
     assert (looped[0] - looped[1]).abs().max() > 1e-4  # rows really are different networks
 
@@ -193,8 +215,9 @@ def test_fine_tuning_reduces_the_error_of_a_random_network():
     heat, ic = Problem("heat", 0.02), fourier_ic(2, K=1, sigma=1.0, rng=0)
     ref = heat_exact(ic, X, T, 0.02)
     template = LowRankMLP(16, 2)
-    out = fine_tune(template, random_networks(2, 16, 2, seed=0), heat, ic, ref, steps=60, eval_steps=[0, 60],
-                    points=64, lr=1e-2)
+    out = fine_tune(
+        template, random_networks(2, 16, 2, seed=0), heat, ic, ref, steps=60, eval_steps=[0, 60], points=64, lr=1e-2
+    )
     assert out.errors.shape == (2, 2)
     assert np.all(out.errors[1] < 0.5 * out.errors[0])
 
@@ -209,8 +232,10 @@ def test_cached_training_reuses_identical_runs_only(tmp_path):
         torch.manual_seed(init)
         model = HyperNetwork(sensors=8, widths=(8,), hidden=4, rank=1)
         from companion.npr import train_operator_cached
-        out = train_operator_cached(model, heat, sampler, steps, batch=2, points=8, sensors=8, seed=seed,
-                                    cache_dir=tmp_path)
+
+        out = train_operator_cached(
+            model, heat, sampler, steps, batch=2, points=8, sensors=8, seed=seed, cache_dir=tmp_path
+        )
         return out, torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
     first, p1 = run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from companion import notebooks, papers, runner
 from companion.papers import PaperError
 

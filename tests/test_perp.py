@@ -11,11 +11,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
 from companion.data import DataRootError  # noqa: E402
-from companion.perp import corpus, lora, model as M, prune, recovery  # noqa: E402
+from companion.perp import corpus, lora, prune, recovery  # noqa: E402
+from companion.perp import model as M
 from companion.perp.evaluate import perplexity  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 def tiny(seed=0, tied=False, vocab=23, d=16, layers=2):
@@ -31,6 +31,7 @@ def sparse_linear(d_out=6, d_in=8, sparsity=0.5, seed=0):
 
 
 # -- LoRA variants ----------------------------------------------------------------------------------------
+
 
 def test_worked_example_mask_lora_vs_naive_merge():
     base = nn.Linear(2, 2, bias=False)
@@ -119,6 +120,7 @@ def test_our_lora_equals_peft_lora():
 
 # -- masks and criteria -----------------------------------------------------------------------------------
 
+
 def test_two_four_worked_example():
     row = torch.tensor([[0.1, -3.0, 2.0, 0.5, 4.0, -0.2, 0.3, 1.0]])
     keep = prune.keep_mask(row.abs(), 0.5, "2:4")
@@ -194,6 +196,7 @@ def test_unstructured_prunes_exactly_floor_s_numel():
 
 # -- sequential pruning -----------------------------------------------------------------------------------
 
+
 def test_sequential_pruning_feeds_pruned_outputs_forward():
     net = tiny()
     dense = copy.deepcopy(net)
@@ -213,8 +216,9 @@ def test_reconstruction_lowers_block_error_and_keeps_mask():
     net = tiny()
     calib = torch.randint(0, 23, (8, 16))
     log = []
-    rep = prune.prune_model(net, calib, 0.7, "magnitude",
-                            reconstruct=recovery.reconstructor("bias+ln+mask_lora", 40, 1e-2, 4, r=2, log=log))
+    rep = prune.prune_model(
+        net, calib, 0.7, "magnitude", reconstruct=recovery.reconstructor("bias+ln+mask_lora", 40, 1e-2, 4, r=2, log=log)
+    )
     assert all(f < i for i, f in zip(rep.mse_initial, rep.mse_final))
     assert prune.block_sparsity(net) == pytest.approx(rep.masks.sparsity())
     for name, keep in rep.masks.items():
@@ -236,6 +240,7 @@ def test_full_ft_retraining_keeps_masks_and_counts_parameters():
 
 
 # -- perplexity, parameter counts, loader, cache ----------------------------------------------------------
+
 
 class Uniform(nn.Module):
     def __init__(self, vocab):

@@ -8,12 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from companion import data, models, pruning
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-
-from companion import data, models, pruning
-from companion.pruning import schedules as sched
 
 
 def toy() -> nn.Sequential:
@@ -28,12 +26,14 @@ def sgd(params, lr=0.1):
 
 # -- masks ------------------------------------------------------------------------------------------------------
 
+
 def test_masks_stay_zero_through_steps_including_momentum():
     model = toy()
     opt = sgd(model.parameters())
     masks = pruning.prune_(model, 0.7)
     keep = pruning.KeepMasked(masks)
     from companion.train import TrainState
+
     state = TrainState(model, opt)
     keep.on_train_begin(state)
     x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
@@ -56,8 +56,16 @@ def test_masks_survive_fit_save_load_and_averaging(tmp_path):
         model = toy()
         masks = pruning.prune_(model, 0.5)  # the same mask for both (same initial weights)
         from companion.train import fit
-        fit(model, sgd(model.parameters()), split.train, epochs=2, batch_size=32, callbacks=[pruning.KeepMasked(masks)],
-            seed=seed)
+
+        fit(
+            model,
+            sgd(model.parameters()),
+            split.train,
+            epochs=2,
+            batch_size=32,
+            callbacks=[pruning.KeepMasked(masks)],
+            seed=seed,
+        )
         models_.append(model)
     torch.save(models_[0].state_dict(), tmp_path / "m.pt")
     loaded = toy()
@@ -77,6 +85,7 @@ def test_masks_reject_foreign_parameter_names():
 
 
 # -- criteria ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.5, 0.7, 0.9, 0.98, 1.0])
 def test_global_criterion_hits_target_exactly_even_with_ties(sparsity):
@@ -106,10 +115,12 @@ def test_global_criterion_prunes_smallest_magnitudes_and_keeps_pruned_weights_pr
 def test_uniform_plus_allocation_equals_hand_computation():
     model = toy()
     assert pruning.layer_sparsities(model, 0.5, "uniform_plus") == pytest.approx(
-        {"0.weight": 0.0, "2.weight": 0.7, "4.weight": 0.7})
+        {"0.weight": 0.0, "2.weight": 0.7, "4.weight": 0.7}
+    )
     # 0.6 * 112 = 67.2 zeros; uniform over layers 2-3 would need 0.84 > 0.8 in the last layer
     assert pruning.layer_sparsities(model, 0.6, "uniform_plus") == pytest.approx(
-        {"0.weight": 0.0, "2.weight": (67.2 - 12.8) / 64, "4.weight": 0.8})
+        {"0.weight": 0.0, "2.weight": (67.2 - 12.8) / 64, "4.weight": 0.8}
+    )
     with pytest.raises(ValueError, match="cannot reach"):
         pruning.layer_sparsities(model, 0.95, "uniform_plus")
 
@@ -119,7 +130,8 @@ def test_erk_allocation_equals_hand_computation():
     # raw scores (fan_out + fan_in) / (fan_out * fan_in): 12/32, 16/64, 10/16; eps = 56 / 38
     eps = 56 / 38
     assert pruning.layer_sparsities(model, 0.5, "erk") == pytest.approx(
-        {"0.weight": 1 - eps * 12 / 32, "2.weight": 1 - eps * 16 / 64, "4.weight": 1 - eps * 10 / 16})
+        {"0.weight": 1 - eps * 12 / 32, "2.weight": 1 - eps * 16 / 64, "4.weight": 1 - eps * 10 / 16}
+    )
     # at 20 % the last layer would exceed density 1: it becomes dense and eps is solved again
     eps = (0.8 * 32 + 0.8 * 64 - 0.2 * 16) / (12 + 16)
     got = pruning.layer_sparsities(model, 0.2, "erk")
@@ -152,14 +164,17 @@ def test_unknown_criterion_is_a_clear_error():
 def test_phase_rates_match_the_brief():
     assert pruning.phase_rate(0.9, 3) == pytest.approx(0.5358, abs=1e-4)
     assert [pruning.cumulative_sparsity(pruning.phase_rate(0.9, 3), j) for j in (1, 2, 3)] == pytest.approx(
-        [0.5358, 0.7846, 0.9], abs=1e-4)
+        [0.5358, 0.7846, 0.9], abs=1e-4
+    )
     assert pruning.phase_rate(0.98, 3) == pytest.approx(0.7286, abs=1e-4)
     assert pruning.phase_rate(0.9, 2) == pytest.approx(0.6838, abs=1e-4)
-    assert [pruning.cumulative_sparsity(0.2, n) for n in (10, 14, 18)] == pytest.approx([0.8926, 0.9560, 0.9820],
-                                                                                        abs=1e-4)
+    assert [pruning.cumulative_sparsity(0.2, n) for n in (10, 14, 18)] == pytest.approx(
+        [0.8926, 0.9560, 0.9820], abs=1e-4
+    )
 
 
 # -- metrics ----------------------------------------------------------------------------------------------------
+
 
 def test_flops_of_layers_with_known_counts():
     conv = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(100, 5))
@@ -195,12 +210,22 @@ def test_schedule_values_at_chosen_iterations():
     assert np.array_equal(lrw, PRE[-40:]) and lrw[14] == 0.01 and lrw[15] == 0.001
 
 
+@pytest.mark.parametrize("budget", [1, 10, 25])
+def test_lrw_is_ft_while_the_budget_lies_in_the_last_phase(budget):
+    """Zimmer et al. (2023) observe FT ~ LRW for short budgets: by construction, since the replayed tail of the
+    step schedule sits at eta_min; from one iteration into the previous phase on they differ."""
+    ft, lrw = (pruning.retrain_schedule(name, PRE, budget) for name in ("ft", "lrw"))
+    assert np.array_equal(ft, lrw)
+    longer = pruning.retrain_schedule("lrw", PRE, 26)
+    assert longer[0] == 0.01 and not np.array_equal(longer, pruning.retrain_schedule("ft", PRE, 26))
+
+
 @pytest.mark.parametrize("name", ["slr", "clr", "llr", "allr"])
 @pytest.mark.parametrize("iterations", [10, 37, 200])
 def test_warmups_cover_the_first_ten_percent_and_start_at_zero(name, iterations):
     lrs = pruning.retrain_schedule(name, PRE, iterations, d=0.3)
     n = int(0.1 * iterations)
-    assert lrs[0] == 0 and np.all(np.diff(lrs[:n + 1]) > 0)
+    assert lrs[0] == 0 and np.all(np.diff(lrs[: n + 1]) > 0)
     assert lrs[n] == lrs.max()
 
 
@@ -239,6 +264,7 @@ def test_allr_d1_lies_in_unit_interval(values, fraction):
 
 # -- IMP and BIMP -----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def small_task():
     split = data.synth(n_samples=900, n_features=16, n_informative=8, n_redundant=2, n_classes=3, seed=0)
@@ -261,8 +287,18 @@ def test_pretrained_records_every_lr_and_round_trips(small_task, tmp_path):
 def test_imp_phases_reach_the_target_and_keep_the_mask(small_task, schedule):
     split, pre = small_task
     model = models.mlp(16, hidden=(32,), num_classes=3)
-    out = pruning.imp(model, pre, sgd, split.train, 0.9, phases=3, epochs_per_phase=1, schedule=schedule,
-                      batch_size=50, eval_sets={"val": split.val})
+    out = pruning.imp(
+        model,
+        pre,
+        sgd,
+        split.train,
+        0.9,
+        phases=3,
+        epochs_per_phase=1,
+        schedule=schedule,
+        batch_size=50,
+        eval_sets={"val": split.val},
+    )
     n = sum(w.numel() for _, w in pruning.criteria.prunable_parameters(model))
     assert list(out.phases.sparsity) == pytest.approx([0.5358, 0.7846, math.floor(0.9 * n) / n], abs=2e-3)
     assert pruning.sparsity(model)["overall"] == out.masks.sparsity()
@@ -273,8 +309,16 @@ def test_imp_phases_reach_the_target_and_keep_the_mask(small_task, schedule):
 def test_imp_splits_a_total_budget_and_allows_pruning_only(small_task):
     split, pre = small_task
     assert pruning.split_epochs(7, 3) == [2, 2, 3]
-    out = pruning.imp(models.mlp(16, hidden=(32,), num_classes=3), pre, sgd, split.train, 0.5, phases=1,
-                      epochs_per_phase=0, eval_sets={"val": split.val})
+    out = pruning.imp(
+        models.mlp(16, hidden=(32,), num_classes=3),
+        pre,
+        sgd,
+        split.train,
+        0.5,
+        phases=1,
+        epochs_per_phase=0,
+        eval_sets={"val": split.val},
+    )
     assert out.phases.val_acc[0] == out.phases.pruned_val_acc[0] and out.samples == 0
     with pytest.raises(ValueError, match="exactly one"):
         pruning.imp(models.mlp(16, hidden=(32,), num_classes=3), pre, sgd, split.train, 0.5)
@@ -284,8 +328,17 @@ def test_bimp_uses_the_dense_phase_length_for_d2(small_task):
     split, _ = small_task
     torch.manual_seed(0)
     model = models.mlp(16, hidden=(32,), num_classes=3)
-    out = pruning.bimp(model, sgd, split.train, 0.8, total_epochs=6, dense_epochs=4, phases=2, batch_size=50,
-                       eval_sets={"val": split.val})
+    out = pruning.bimp(
+        model,
+        sgd,
+        split.train,
+        0.8,
+        total_epochs=6,
+        dense_epochs=4,
+        phases=2,
+        batch_size=50,
+        eval_sets={"val": split.val},
+    )
     assert out.pretrained.lrs[0] == pytest.approx(0.1) and out.pretrained.lrs[-1] < 0.01  # linear dense phase
     assert list(out.imp.phases.epochs) == [1, 1]
     assert out.imp.phases.d2.tolist() == pytest.approx([1 / 4, 1 / 4])

@@ -6,13 +6,12 @@ import math
 
 import pytest
 import torch
-from torch import nn
-from torch.nn.utils import parametrize
-
 from companion import data, metrics, models, pruning
 from companion.pruning import baselines
 from companion.pruning.baselines import STRATEGIES, gmp_sparsity, train_sparse
 from companion.train import Callback, TrainState, fit
+from torch import nn
+from torch.nn.utils import parametrize
 
 TARGET = 0.8
 EPOCHS = 4
@@ -241,12 +240,14 @@ def test_gmp_keeps_pruned_weights_and_momentum_at_zero_between_steps(split):
     assert checker.checked > 2 * 13  # every step after the first pruning step
     n = n_prunable(small_mlp())
     # one pruning step per epoch 1, 2, 3 (= nΔ), each extending the previous mask, on the cubic schedule
-    assert [m.zeros() for m in checker.masks_seen] == [math.floor(gmp_sparsity(e, TARGET, EPOCHS, 1) * n + 1e-9)
-                                                      for e in (1, 2, 3)]
+    assert [m.zeros() for m in checker.masks_seen] == [
+        math.floor(gmp_sparsity(e, TARGET, EPOCHS, 1) * n + 1e-9) for e in (1, 2, 3)
+    ]
     for earlier, later in zip(checker.masks_seen, checker.masks_seen[1:]):
         assert all(torch.equal(later[k] & earlier[k], later[k]) for k in earlier)  # pruned stays pruned
-    assert list(run.history["sparsity"]) == pytest.approx([gmp_sparsity(e, TARGET, EPOCHS, 1) for e in (1, 2, 3, 4)],
-                                                         abs=1 / n)
+    assert list(run.history["sparsity"]) == pytest.approx(
+        [gmp_sparsity(e, TARGET, EPOCHS, 1) for e in (1, 2, 3, 4)], abs=1 / n
+    )
 
 
 def test_dst_step_surrogate_and_threshold_reset(split):

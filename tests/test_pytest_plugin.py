@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from companion import results, runner
 from companion.runner import ExecutorOptions
 
@@ -18,13 +17,32 @@ pytestmark = pytest.mark.slow
 
 def _nbval(root, *extra, staging=None):
     env = {**os.environ, "COMPANION_ROOT": str(root)}
-    env.pop("COMPANION_RESULTS_DIR", None)   # the plugin makes a fresh throw-away folder ...
-    env.pop("ATEN_CPU_CAPABILITY", None)     # ... and pins the numerics itself
+    env.pop("COMPANION_RESULTS_DIR", None)  # the plugin makes a fresh throw-away folder ...
+    env.pop("ATEN_CPU_CAPABILITY", None)  # ... and pins the numerics itself
     if staging is not None:
         env["COMPANION_RESULTS_DIR"] = str(staging)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "companion.pytest_plugin", "-p", "no:cacheprovider",
-                           "--nbval-lax", "--nbval-current-env", "-q", "-rA", *extra, str(root / "book" / "demo")],
-                          capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "companion.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-q",
+            "-rA",
+            *extra,
+            str(root / "book" / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_records_item_passes_on_reproduced_records_and_fails_on_others(demo_project):

@@ -10,7 +10,6 @@ import sys
 
 import nbformat
 import pytest
-
 from companion import notebooks, papers, results, runner
 from companion.runner import ExecutorOptions, RunError
 
@@ -44,8 +43,9 @@ def test_profiles_layer_defaults_yaml_and_overrides(demo_project):
 def test_choices_are_validated_before_any_work(demo_project):
     nb = papers.load("demo").notebook("01-square")
     assert runner.resolve_parameters(nb, "book", {"mode": "twice"})[1] == {"mode": "twice"}
-    with pytest.raises(RunError, match="parameter 'mode' of demo/01-square: 'bogus' is not a choice; "
-                                       "accepted: plain, twice"):
+    with pytest.raises(
+        RunError, match="parameter 'mode' of demo/01-square: 'bogus' is not a choice; accepted: plain, twice"
+    ):
         runner.plan("demo", "book", {"mode": "bogus"})
     assert not (demo_project / "runs").exists()
 
@@ -105,14 +105,33 @@ def test_plain_papermill_never_writes_committed_results(demo_project):
     before = committed.read_bytes()
     env = {**os.environ, "COMPANION_ROOT": str(demo_project)}
     env.pop("COMPANION_RESULTS_DIR", None)
-    out = subprocess.run([sys.executable, "-m", "papermill", str(demo_project / "book/demo/01-square.ipynb"),
-                          str(demo_project / "out.ipynb"), "-p", "x", "6", "--cwd", str(demo_project)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(demo_project / "book/demo/01-square.ipynb"),
+            str(demo_project / "out.ipynb"),
+            "-p",
+            "x",
+            "6",
+            "--cwd",
+            str(demo_project),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert committed.read_bytes() == before
     assert _value(demo_project, "interactive") == 36
-    printed = "".join(o.get("text", "") for c in notebooks.read(demo_project / "out.ipynb").cells
-                      if c.cell_type == "code" for o in c.outputs)
+    printed = "".join(
+        o.get("text", "")
+        for c in notebooks.read(demo_project / "out.ipynb").cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert "records go to" in printed and "runs/interactive/demo/01-square.json" in printed
 
 
@@ -125,7 +144,7 @@ def test_failed_run_leaves_committed_notebook_and_results_untouched(demo_project
     _edit(nb_path, "x = 3", "x = 4")
     _edit(nb_path, "fail = False", "fail = True")
     edited = nb_path.read_bytes()
-    task, = runner.run("demo", "book", only=["01-square"])
+    (task,) = runner.run("demo", "book", only=["01-square"])
     assert task.status == "failed" and "failing on purpose" in task.error
     assert nb_path.read_bytes() == edited and res_path.read_bytes() == before
     assert (demo_project / "runs" / "failed" / "demo" / "01-square.ipynb").exists()
@@ -154,11 +173,19 @@ def test_slurm_executor_options_are_submitit_parameters():
     pytest.importorskip("submitit")
     from submitit.slurm.slurm import SlurmExecutor
 
-    options = ExecutorOptions(executor="slurm", partition="gpu", gpus_per_job=1, cpus_per_job=8, mem_gb=64,
-                              time_min=120, account="lab")
+    options = ExecutorOptions(
+        executor="slurm", partition="gpu", gpus_per_job=1, cpus_per_job=8, mem_gb=64, time_min=120, account="lab"
+    )
     params = runner.slurm_parameters(options)
-    assert params == {"job_name": "companion", "time": 120, "cpus_per_task": 8, "partition": "gpu",
-                      "gpus_per_node": 1, "mem": "64GB", "account": "lab"}
+    assert params == {
+        "job_name": "companion",
+        "time": 120,
+        "cpus_per_task": 8,
+        "partition": "gpu",
+        "gpus_per_node": 1,
+        "mem": "64GB",
+        "account": "lab",
+    }
     assert set(params) <= set(SlurmExecutor._valid_parameters())
     with pytest.raises(RunError, match="unknown executor 'pbs'; accepted: local, slurm, submitit-local"):
         ExecutorOptions(executor="pbs")
@@ -185,7 +212,11 @@ def test_summary_pages_refresh_only_when_results_change(demo_project):
     assert runner.refresh_summary_pages() == ["scoreboard.ipynb", "runtimes.ipynb"]
     for page, words in (("scoreboard.ipynb", ("demo", "holds")), ("runtimes.ipynb", ("demo", "01-square"))):
         nb = notebooks.read(demo_project / "book" / page)
-        text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/html", ""))
-                       for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        text = "".join(
+            str(o.get("text", "")) + str(o.get("data", {}).get("text/html", ""))
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+        )
         assert all(w in text for w in words), page
     assert runner.refresh_summary_pages() == []

@@ -19,8 +19,17 @@ def test_values_are_formatted_for_readers():
 
 
 def _claim(**kw):
-    base = dict(slug="sfw", id="x", claim="A", where="W", paper="P", values={"a": "01-features:k"}, ours="a",
-                check="a > 0", status="checked")
+    base = dict(
+        slug="sfw",
+        id="x",
+        claim="A",
+        where="W",
+        paper="P",
+        values={"a": "01-features:k"},
+        ours="a",
+        check="a > 0",
+        status="checked",
+    )
     return papers.Claim(**{**base, **kw})
 
 

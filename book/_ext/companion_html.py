@@ -21,12 +21,11 @@ from sphinx.util.docutils import SphinxDirective
 
 def _author_year_style():
     """A pybtex formatting style: ``plain``'s entries and sorting, with author-year labels."""
-    from pybtex.style.formatting.plain import Style as PlainStyle
-    from pybtex.style.labels import BaseLabelStyle
-
     import codecs
 
     import latexcodec  # noqa: F401  (registers the "ulatex" codec: Besan{\c{c}}on -> Besançon)
+    from pybtex.style.formatting.plain import Style as PlainStyle
+    from pybtex.style.labels import BaseLabelStyle
 
     def base_label(entry) -> str:
         persons = entry.persons.get("author") or entry.persons.get("editor") or []
@@ -76,11 +75,21 @@ class ClaimsDirective(SphinxDirective):
             self.env.note_dependency(str(record))
         verdicts = papers.evaluate_all(slug, "book")
         table = scoreboard.claims_html(verdicts, link_base="../", show_chapter=False)
-        summary = ", ".join(f"{n} {scoreboard.VERDICTS[k][0]}" for k, n in
-                            sorted(scoreboard.counts(verdicts).get(slug, {}).items(),
-                                   key=lambda kv: scoreboard.ORDER.index(kv[0])))
-        return [nodes.paragraph(text=f"{len(verdicts)} claims: {summary}."),
-                nodes.raw("", f"<div class='claims-table' style='overflow-x:auto'>{table}</div>", format="html")]
+        summary = ", ".join(
+            f"{n} {scoreboard.VERDICTS[k][0]}"
+            for k, n in sorted(
+                scoreboard.counts(verdicts).get(slug, {}).items(),
+                key=lambda kv: scoreboard.ORDER.index(kv[0]),
+            )
+        )
+        return [
+            nodes.paragraph(text=f"{len(verdicts)} claims: {summary}."),
+            nodes.raw(
+                "",
+                f"<div class='claims-table' style='overflow-x:auto'>{table}</div>",
+                format="html",
+            ),
+        ]
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree):
@@ -89,7 +98,10 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
         return
     seen, unique = set(), []
     for script in scripts:
-        key = (getattr(script, "filename", None) or "", repr(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", None) or "",
+            repr(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from . import paths, runner
 # measured on the 2-core reference machine (the budget readers are promised is 5 min: the minute of margin keeps
 # a slower machine inside), the whole book <= 40 min. ``smoke``: a notebook <= 15 s; a chapter <= 30 s of wall
 # clock as `companion run <chapter> --profile smoke` takes it (notebooks side by side), timed by `bench --smoke`.
-BUDGETS = {"book": {"notebook": 180, "chapter": 240, "book": 2400},
-           "smoke": {"notebook": 15, "chapter": None, "book": None}}
+BUDGETS = {
+    "book": {"notebook": 180, "chapter": 240, "book": 2400},
+    "smoke": {"notebook": 15, "chapter": None, "book": None},
+}
 SMOKE_CHAPTER_BUDGET_S = 30
 
 
@@ -73,8 +76,21 @@ def _runner_wall(tasks: list[runner.Task], jobs: int) -> float:
 
 def _nbval_wall(chapter: str, jobs: int) -> tuple[float, int]:
     """Wall time of ``pytest --nbval-lax book/<chapter>`` with ``jobs`` xdist workers (0: no xdist)."""
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q",
-           "-n", str(jobs), "--dist", "loadfile", str(paths.book_dir() / chapter)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-n",
+        str(jobs),
+        "--dist",
+        "loadfile",
+        str(paths.book_dir() / chapter),
+    ]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.project_root(), env=dict(os.environ))
     return time.perf_counter() - start, out.returncode
@@ -85,16 +101,21 @@ def parallel_speedup(chapter: str, jobs: int | None = None) -> list[str]:
     runner and with nbval under pytest-xdist; lines with the wall times and the speed-ups."""
     jobs = jobs or os.cpu_count() or 1
     tasks = runner.plan(chapter, "book", force=True)
-    lines = [f"Parallel execution of {chapter} at book ({len(tasks)} notebooks), {jobs} workers on "
-             f"{os.cpu_count()} cores:"]
+    lines = [
+        f"Parallel execution of {chapter} at book ({len(tasks)} notebooks), {jobs} workers on {os.cpu_count()} cores:"
+    ]
     serial = _runner_wall(tasks, 1)
     parallel = _runner_wall(tasks, jobs)
-    lines.append(f"  companion run --jobs 1: {serial:6.1f} s   --jobs {jobs}: {parallel:6.1f} s   "
-                 f"speed-up {serial / parallel:.2f}x")
+    lines.append(
+        f"  companion run --jobs 1: {serial:6.1f} s   --jobs {jobs}: {parallel:6.1f} s   "
+        f"speed-up {serial / parallel:.2f}x"
+    )
     (n_serial, rc1), (n_parallel, rc2) = _nbval_wall(chapter, 0), _nbval_wall(chapter, jobs)
     verdict = "" if rc1 == rc2 == 0 else f"   (pytest exit codes {rc1}, {rc2}: outputs differ, see make test)"
-    lines.append(f"  nbval serial:           {n_serial:6.1f} s   -n {jobs}:     {n_parallel:6.1f} s   "
-                 f"speed-up {n_serial / n_parallel:.2f}x{verdict}")
+    lines.append(
+        f"  nbval serial:           {n_serial:6.1f} s   -n {jobs}:     {n_parallel:6.1f} s   "
+        f"speed-up {n_serial / n_parallel:.2f}x{verdict}"
+    )
     return lines
 
 
@@ -116,19 +137,24 @@ def _round_up(x: float) -> float:
 
     k = math.floor(math.log10(x))
     for m in (1, 1.5, 2, 3, 5, 7, 10):
-        if m * 10 ** k >= x * (1 - 1e-12):
-            return float(f"{m * 10 ** k:.3g}")
+        if m * 10**k >= x * (1 - 1e-12):
+            return float(f"{m * 10**k:.3g}")
     return 10.0 ** (k + 1)
 
 
-def propose_tolerances(report_lines: list[dict], factor: float = 3.0, floor: float = 1e-9
-                       ) -> dict[tuple[str, str], dict[str, float | None]]:
+def propose_tolerances(
+    report_lines: list[dict | str], factor: float = 3.0, floor: float = 1e-9
+) -> dict[tuple[str, str], dict[str, float | None]]:
     """Tolerances per (chapter, notebook) from deviation reports (``COMPANION_RECORDS_REPORT`` lines, several
     stand-ins): per record family (:func:`_family`), ``factor`` x the largest deviation seen, rounded up on a
     1-1.5-2-3-5-7 grid; ``floor`` where a float family never moved (last-bit differences of another libm); ``None``
     for wall-clock timings and for families whose structure changed (e.g. a grid argmax that moved)."""
     worst: dict[tuple[str, str], dict[str, float | None]] = {}
     for line in report_lines:
+        if isinstance(line, str):  # a raw line of the report file
+            if not line.strip():
+                continue
+            line = json.loads(line)
         fam = worst.setdefault((line["slug"], line["notebook"]), {})
         for key, dev in line["deviations"].items():
             name = _family(key)
@@ -142,8 +168,10 @@ def propose_tolerances(report_lines: list[dict], factor: float = 3.0, floor: flo
     for nb, fams in worst.items():
         # First match wins: exact keys before globs, narrower globs (more parts) before wider ones.
         order = sorted(fams, key=lambda n: ("*" in n, -n.count("."), n))
-        proposed[nb] = {name: (None if fams[name] is None else
-                               (_round_up(factor * fams[name]) if fams[name] > 0 else floor)) for name in order}
+        proposed[nb] = {
+            name: (None if fams[name] is None else (_round_up(factor * fams[name]) if fams[name] > 0 else floor))
+            for name in order
+        }
     return proposed
 
 
@@ -164,7 +192,10 @@ def smoke_chapters(budget_s: float = 30.0, jobs: int | None = None) -> tuple[lis
         busy = sum(t.seconds or 0.0 for t in tasks)
         flag = wall > budget_s or bool(failed)
         over |= flag
-        lines.append(f"  {slug:<24} {wall:6.1f} s wall / {budget_s:.0f} s = {wall / budget_s:4.2f} "
-                     f"({len(tasks)} notebooks, {busy:.1f} s of notebook time)"
-                     + ("  OVER BUDGET" if wall > budget_s else "") + (f"  FAILED: {failed}" if failed else ""))
+        lines.append(
+            f"  {slug:<24} {wall:6.1f} s wall / {budget_s:.0f} s = {wall / budget_s:4.2f} "
+            f"({len(tasks)} notebooks, {busy:.1f} s of notebook time)"
+            + ("  OVER BUDGET" if wall > budget_s else "")
+            + (f"  FAILED: {failed}" if failed else "")
+        )
     return lines, over

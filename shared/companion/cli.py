@@ -12,10 +12,9 @@ import sys
 import time
 
 from . import papers, paths, runner
-from .papers import PROFILES, PaperError
 from .bench import BUDGETS, SMOKE_CHAPTER_BUDGET_S
+from .papers import PROFILES, PaperError
 from .runner import RunError
-
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,8 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="execute a chapter's notebooks with papermill")
     r.add_argument("chapter", help="chapter slug, or 'all'")
     r.add_argument("--profile", default="book", help=f"one of {', '.join(PROFILES)} (default: book)")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                   help="override a notebook parameter (repeatable)")
+    r.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help="override a notebook parameter (repeatable)",
+    )
     r.add_argument("--notebook", action="append", metavar="NAME", help="only this notebook (repeatable)")
     r.add_argument("--force", action="store_true", help="re-execute even when the cache key is unchanged")
     r.add_argument("--data-root", help="folder with the real datasets (paper profile)")
@@ -50,8 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="recorded runtimes against the budgets, and micro-benchmarks")
     b.add_argument("--label", default="book", help="run label whose runtimes to show (default: book)")
     b.add_argument("--no-micro", action="store_true", help="skip the optimizer micro-benchmark")
-    b.add_argument("--parallel", metavar="CHAPTER", help="measure the speed-up of --jobs N and of parallel nbval "
-                   "on CHAPTER (executes it several times; writes nothing committed)")
+    b.add_argument(
+        "--parallel",
+        metavar="CHAPTER",
+        help="measure the speed-up of --jobs N and of parallel nbval "
+        "on CHAPTER (executes it several times; writes nothing committed)",
+    )
     b.add_argument("--numerics", action="store_true", help="what each pinned numerical setting changes and costs")
     b.add_argument("--smoke", action="store_true", help="run every chapter at smoke and time it against 30 s")
 
@@ -85,9 +95,16 @@ def cmd_run(args) -> int:
         return _error(f"unknown chapter {args.chapter!r}; accepted: all, {', '.join(names)}")
     chapters = names if args.chapter == "all" else [args.chapter]
     overrides = dict(args.parameter)
-    options = runner.ExecutorOptions(executor=args.executor, jobs=args.jobs, partition=args.partition,
-                                     gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job,
-                                     mem_gb=args.mem_gb, time_min=args.time_min, account=args.account)
+    options = runner.ExecutorOptions(
+        executor=args.executor,
+        jobs=args.jobs,
+        partition=args.partition,
+        gpus_per_job=args.gpus_per_job,
+        cpus_per_job=args.cpus_per_job,
+        mem_gb=args.mem_gb,
+        time_min=args.time_min,
+        account=args.account,
+    )
     # Validate every chapter (and, unless only planning, the executor) before executing anything.
     if not args.dry_run:
         runner.check_executor(options)
@@ -105,14 +122,19 @@ def cmd_run(args) -> int:
         mine = [t for t in tasks if t.notebook.slug == slug]
         ran = sum(t.status == "done" for t in mine)
         busy = sum(t.seconds or 0.0 for t in mine if t.status in ("done", "failed"))
-        print(f"{slug}: {ran} executed, {sum(t.status == 'cached' for t in mine)} up to date, "
-              f"{sum(t.status == 'failed' for t in mine)} failed, {busy:.1f} s of notebook time")
+        print(
+            f"{slug}: {ran} executed, {sum(t.status == 'cached' for t in mine)} up to date, "
+            f"{sum(t.status == 'failed' for t in mine)} failed, {busy:.1f} s of notebook time"
+        )
     print(f"wall time {time.perf_counter() - start:.1f} s")
     for line in runner.destinations([t for t in tasks if t.status == "done"]):
         print(line)
     for t in failed:
-        print(f"failed: {t.name}: {t.error}" + (f" (executed notebook: {t.extra['failed_notebook']})"
-                                                  if "failed_notebook" in t.extra else ""), file=sys.stderr)
+        print(
+            f"failed: {t.name}: {t.error}"
+            + (f" (executed notebook: {t.extra['failed_notebook']})" if "failed_notebook" in t.extra else ""),
+            file=sys.stderr,
+        )
     if failed:
         return 1
     if args.profile == "book" and not overrides:
@@ -122,7 +144,7 @@ def cmd_run(args) -> int:
 
 
 def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def cmd_claims(args) -> int:
@@ -142,10 +164,12 @@ def cmd_claims(args) -> int:
     print()
     for slug in sorted({v.claim.slug for v in verdicts}):
         mine = [v for v in verdicts if v.claim.slug == slug]
-        counts = {"hold": sum(v.holds is True and v.claim.status == "checked" for v in mine),
-                  "fail": sum(v.holds is False and v.claim.status == "checked" for v in mine),
-                  "not reproduced at this scale (status says why)": sum(v.claim.status != "checked" for v in mine),
-                  "without a result": sum(v.holds is None and v.claim.status == "checked" for v in mine)}
+        counts = {
+            "hold": sum(v.holds is True and v.claim.status == "checked" for v in mine),
+            "fail": sum(v.holds is False and v.claim.status == "checked" for v in mine),
+            "not reproduced at this scale (status says why)": sum(v.claim.status != "checked" for v in mine),
+            "without a result": sum(v.holds is None and v.claim.status == "checked" for v in mine),
+        }
         print(f"{slug}: " + ", ".join(f"{n} {what}" for what, n in counts.items() if n or what in ("hold", "fail")))
         if all(v.holds is None for v in mine):
             print(f"  no {args.profile} results: `companion run {slug} --profile {args.profile}` records them")
@@ -172,8 +196,11 @@ def budget_table(label: str = "book") -> tuple[list[str], bool]:
         over |= flag
         return f"  {what:<42} {seconds:7.1f} s / {budget:5.0f} s = {seconds / budget:4.2f}{'  OVER BUDGET' if flag else ''}"
 
-    head = "budgets: none for this label" if budgets is None else "budgets: " + ", ".join(
-        f"{what} {b} s" for what, b in budgets.items() if b is not None)
+    head = (
+        "budgets: none for this label"
+        if budgets is None
+        else "budgets: " + ", ".join(f"{what} {b} s" for what, b in budgets.items() if b is not None)
+    )
     lines.append(f"Recorded runtimes ({label}); {head}")
     chapters: dict[str, list[float]] = {}
     for r in rows:
@@ -195,8 +222,10 @@ def cmd_bench(args) -> int:
 
         from . import numerics
 
-        print("Probe workloads under the pinned environment and with one setting changed "
-              "(same: bit-identical to the pinned run):")
+        print(
+            "Probe workloads under the pinned environment and with one setting changed "
+            "(same: bit-identical to the pinned run):"
+        )
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(pd.DataFrame(numerics.probe()).to_string(index=False))
         return 0

@@ -60,7 +60,7 @@ class Package:
                 if base is None:
                     continue
                 found.add(self._known(base))
-                for alias in node.names:   # ``from companion import flows``: flows may be a module
+                for alias in node.names:  # ``from companion import flows``: flows may be a module
                     candidate = f"{base}.{alias.name}"
                     if candidate in self.files:
                         found.add(candidate)
@@ -75,7 +75,7 @@ class Package:
         package = module if self.is_package(module) else module.rpartition(".")[0]
         parts = package.split(".")
         if node.level > 1:
-            parts = parts[:len(parts) - (node.level - 1)]
+            parts = parts[: len(parts) - (node.level - 1)]
         return ".".join(parts + ([node.module] if node.module else []))
 
     def _known(self, name: str | None) -> str:
@@ -129,13 +129,15 @@ def _python_only(source: str) -> str:
 def _git_tracked(directory: Path) -> frozenset[Path] | None:
     """Files git tracks under ``directory`` (None when it is not in a git checkout)."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--full-name", "."], cwd=directory, capture_output=True,
-                             timeout=30)
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=directory, capture_output=True,
-                             text=True, timeout=30)
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--full-name", "."], cwd=directory, capture_output=True, timeout=30
+        )
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=directory, capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0 or top.returncode != 0:
-        return None    # not a git checkout (e.g. an installed copy): every file counts
+        return None  # not a git checkout (e.g. an installed copy): every file counts
     root = Path(top.stdout.strip()).resolve()
     return frozenset(root / p for p in out.stdout.decode().split("\0") if p)

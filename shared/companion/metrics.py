@@ -16,8 +16,11 @@ PRUNABLE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Linear and convolutional layers of ``model``, each with the name of its weight (``"<layer>.weight"``)."""
-    return [(f"{name}.weight" if name else "weight", m) for name, m in model.named_modules()
-            if isinstance(m, PRUNABLE_LAYERS)]
+    return [
+        (f"{name}.weight" if name else "weight", m)
+        for name, m in model.named_modules()
+        if isinstance(m, PRUNABLE_LAYERS)
+    ]
 
 
 def prunable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:

@@ -64,11 +64,21 @@ PINNED_CAPABILITY = PINNED_ENV["ATEN_CPU_CAPABILITY"]
 
 STAND_INS: dict[str, dict[str, str | None]] = {
     # An x86-64 CPU without AVX2: every library on its SSE/AVX path (None: variable unset).
-    "no-avx2": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE,STRICT", "ONEDNN_MAX_CPU_ISA": "SSE41",
-                "OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": f"X86_V3 {_NUMPY_AVX512}"},
+    "no-avx2": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_CBWR": "COMPATIBLE,STRICT",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "OPENBLAS_CORETYPE": "Sandybridge",
+        "NPY_DISABLE_CPU_FEATURES": f"X86_V3 {_NUMPY_AVX512}",
+    },
     # An AVX-512 CPU with nothing pinned but the thread count: every library on its widest path.
-    "avx512-unpinned": {"ATEN_CPU_CAPABILITY": None, "MKL_CBWR": None, "ONEDNN_MAX_CPU_ISA": None,
-                        "OPENBLAS_CORETYPE": None, "NPY_DISABLE_CPU_FEATURES": None},
+    "avx512-unpinned": {
+        "ATEN_CPU_CAPABILITY": None,
+        "MKL_CBWR": None,
+        "ONEDNN_MAX_CPU_ISA": None,
+        "OPENBLAS_CORETYPE": None,
+        "NPY_DISABLE_CPU_FEATURES": None,
+    },
 }
 """Environments that stand in for another CPU on this one: ``COMPANION_STAND_IN=<name>`` makes the runner and the
 tests start their kernels with it instead of the pin (``make test`` then checks what a second machine would)."""
@@ -103,6 +113,7 @@ def unpinned_variables(env: dict[str, str] | None = None) -> list[str]:
 
 
 # -- describing the machine ------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def _cpuinfo() -> dict[str, str]:
@@ -146,19 +157,30 @@ def _mkl_version(config: str) -> str | None:
 def environment_report() -> dict[str, Any]:
     """What a notebook's numbers depend on: CPU model, native and active capability, library versions and the
     pinned variables as this process sees them (recorded in every executed notebook's provenance)."""
-    report: dict[str, Any] = {"machine": platform.machine(), "cpu_model": cpu_model(),
-                              "cores_visible": os.cpu_count(), "native_capability": native_capability(),
-                              "pinned_capability": PINNED_CAPABILITY,
-                              "python": platform.python_version()}
+    report: dict[str, Any] = {
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cores_visible": os.cpu_count(),
+        "native_capability": native_capability(),
+        "pinned_capability": PINNED_CAPABILITY,
+        "python": platform.python_version(),
+    }
     if "torch" in sys.modules or _importable("torch"):
         import torch
 
-        device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else \
-            f"cpu: {cpu_model()}, {os.cpu_count()} cores visible"
-        report.update(device=device, torch=torch.__version__,
-                      active_capability=torch.backends.cpu.get_cpu_capability().lower(),
-                      mkl=_mkl_version(torch.__config__.show()), mkldnn_enabled=bool(torch.backends.mkldnn.enabled),
-                      torch_threads=torch.get_num_threads())
+        device = (
+            f"cuda: {torch.cuda.get_device_name(0)}"
+            if torch.cuda.is_available()
+            else f"cpu: {cpu_model()}, {os.cpu_count()} cores visible"
+        )
+        report.update(
+            device=device,
+            torch=torch.__version__,
+            active_capability=torch.backends.cpu.get_cpu_capability().lower(),
+            mkl=_mkl_version(torch.__config__.show()),
+            mkldnn_enabled=bool(torch.backends.mkldnn.enabled),
+            torch_threads=torch.get_num_threads(),
+        )
     import numpy
 
     report["numpy"] = numpy.__version__
@@ -190,9 +212,12 @@ def warn_if_unpinned() -> bool:
         if active != expected:
             problems.append(f"torch uses {active} (pinned: {expected})")
     if problems:
-        warnings.warn(f"not the pinned numerical environment ({'; '.join(problems)}): numbers may differ from "
-                      "the book's; use the 'Python 3 (companion)' kernel or `companion run`", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"not the pinned numerical environment ({'; '.join(problems)}): numbers may differ from "
+            "the book's; use the 'Python 3 (companion)' kernel or `companion run`",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return False
     return True
 
@@ -208,11 +233,13 @@ def install_kernel(prefix: str | None = None) -> str:
     with :data:`PINNED_ENV` as its ``env``, so a kernel picked in JupyterLab runs pinned too. Returns its folder."""
     from ipykernel.kernelspec import install
 
-    return install(prefix=prefix or sys.prefix, kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY_NAME,
-                   env=dict(PINNED_ENV))
+    return install(
+        prefix=prefix or sys.prefix, kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY_NAME, env=dict(PINNED_ENV)
+    )
 
 
 # -- the probe -------------------------------------------------------------------------------------
+
 
 def _digest(*arrays) -> str:
     import hashlib
@@ -234,6 +261,7 @@ def _workloads() -> dict[str, Any]:
             start = time.perf_counter()
             out = fn()
             return out, time.perf_counter() - start
+
         return run
 
     def train(model, x, y, steps):
@@ -253,28 +281,60 @@ def _workloads() -> dict[str, Any]:
 
     def cnn():
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-                              nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, 10),
+        )
         g = torch.Generator().manual_seed(1)
         return train(model, torch.randn(4, 64, 1, 8, 8, generator=g), torch.randint(0, 10, (4, 64), generator=g), 40)
 
     def torch_elementwise():
         g = torch.Generator().manual_seed(2)
         x = torch.randn(200_000, generator=g)
-        out = torch.stack([x.exp(), x.tanh(), x.sigmoid(), torch.softmax(x.view(-1, 100), 1).view(-1),
-                           x.sin(), torch.log1p(x.abs()), x.cumsum(0)])
+        out = torch.stack(
+            [
+                x.exp(),
+                x.tanh(),
+                x.sigmoid(),
+                torch.softmax(x.view(-1, 100), 1).view(-1),
+                x.sin(),
+                torch.log1p(x.abs()),
+                x.cumsum(0),
+            ]
+        )
         return _digest(out.numpy(), x.view(-1, 1000).sum(1).numpy(), x.norm().reshape(1).numpy())
 
     def numpy_ops():
         rng = np.random.default_rng(3)
         a, b = rng.standard_normal((300, 300)), rng.standard_normal(300)
         x = rng.standard_normal(200_000)
-        return _digest(a @ a, np.linalg.solve(a, b), np.exp(x), np.log1p(np.abs(x)), np.sin(x), np.tanh(x),
-                       np.sum(x).reshape(1), np.cumsum(x))
+        return _digest(
+            a @ a,
+            np.linalg.solve(a, b),
+            np.exp(x),
+            np.log1p(np.abs(x)),
+            np.sin(x),
+            np.tanh(x),
+            np.sum(x).reshape(1),
+            np.cumsum(x),
+        )
 
-    return {name: timed(fn) for name, fn in
-            (("mlp_sgd", mlp), ("cnn_bn_sgd", cnn), ("torch_elementwise", torch_elementwise), ("numpy", numpy_ops))}
+    return {
+        name: timed(fn)
+        for name, fn in (
+            ("mlp_sgd", mlp),
+            ("cnn_bn_sgd", cnn),
+            ("torch_elementwise", torch_elementwise),
+            ("numpy", numpy_ops),
+        )
+    }
 
 
 def fingerprint(mkldnn: bool | None = None) -> dict[str, Any]:
@@ -317,7 +377,7 @@ def probe() -> list[dict[str, Any]]:
     rows, reference = [], None
     for name, (changes, mkldnn) in probe_variants().items():
         env = apply(changes, {**os.environ, **PINNED_ENV})
-        code = (f"import json, companion.numerics as n; print(json.dumps(n.fingerprint(mkldnn={mkldnn!r})))")
+        code = f"import json, companion.numerics as n; print(json.dumps(n.fingerprint(mkldnn={mkldnn!r})))"
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
             rows.append({"variant": name, "error": out.stderr.strip().splitlines()[-1:]})
@@ -327,7 +387,8 @@ def probe() -> list[dict[str, Any]]:
         row: dict[str, Any] = {"variant": name, "capability": result["capability"]}
         for key, value in result.items():
             if isinstance(value, dict):
-                row[key] = ("same" if value["digest"] == reference[key]["digest"] else "DIFFERS") + \
-                    f" {value['seconds']:.2f}s"
+                row[key] = (
+                    "same" if value["digest"] == reference[key]["digest"] else "DIFFERS"
+                ) + f" {value['seconds']:.2f}s"
         rows.append(row)
     return rows

@@ -33,22 +33,30 @@ SCHEMA: dict[str, Any] = {
         "bibkey": {"type": "string"},
         "venue": {"type": "string"},
         "notebooks": {
-            "type": "array", "minItems": 1,
+            "type": "array",
+            "minItems": 1,
             "items": {
-                "type": "object", "required": ["name", "title"], "additionalProperties": False,
+                "type": "object",
+                "required": ["name", "title"],
+                "additionalProperties": False,
                 "properties": {
                     "name": {"type": "string", "pattern": "^[0-9]{2}-[a-z0-9-]+$"},
                     "title": {"type": "string"},
-                    "profiles": {"type": "object", "additionalProperties": False,
-                                 "properties": {p: _param_map for p in PROFILES}},
-                    "requires": {"type": "object", "additionalProperties": False,
-                                 "properties": {p: {"type": "array", "items": {"type": "string"}}
-                                                for p in PROFILES}},
-                    "choices": {"type": "object",
-                                "additionalProperties": {"type": "array", "minItems": 1}},
-                    "tolerances": {"type": "object",
-                                   "additionalProperties": {"anyOf": [{"type": "number", "minimum": 0},
-                                                                      {"type": "null"}]}},
+                    "profiles": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {p: _param_map for p in PROFILES},
+                    },
+                    "requires": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {p: {"type": "array", "items": {"type": "string"}} for p in PROFILES},
+                    },
+                    "choices": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1}},
+                    "tolerances": {
+                        "type": "object",
+                        "additionalProperties": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]},
+                    },
                     "tolerance_note": {"type": "string"},
                 },
             },
@@ -56,15 +64,19 @@ SCHEMA: dict[str, Any] = {
         "claims": {
             "type": "array",
             "items": {
-                "type": "object", "additionalProperties": False,
+                "type": "object",
+                "additionalProperties": False,
                 "required": ["id", "claim", "where", "paper", "values", "ours", "check", "status"],
                 "properties": {
                     "id": {"type": "string", "pattern": "^[a-z0-9-]+$"},
                     "claim": {"type": "string"},
                     "where": {"type": "string"},
                     "paper": {"type": "string"},
-                    "values": {"type": "object", "minProperties": 1,
-                               "additionalProperties": {"type": "string", "pattern": "^[0-9]{2}-[a-z0-9-]+:.+$"}},
+                    "values": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "additionalProperties": {"type": "string", "pattern": "^[0-9]{2}-[a-z0-9-]+:.+$"},
+                    },
                     "ours": {"type": "string"},
                     "check": {"type": "string"},
                     "status": {"enum": list(STATUSES)},
@@ -124,8 +136,8 @@ class Claim:
     check: str
     status: str
     reason: str = ""
-    explain: str = ""   # the check in words, for readers (the scoreboard shows the expression where it is empty)
-    unit: str = ""      # the unit of ``ours`` (e.g. "%", "s")
+    explain: str = ""  # the check in words, for readers (the scoreboard shows the expression where it is empty)
+    unit: str = ""  # the unit of ``ours`` (e.g. "%", "s")
 
 
 @dataclass(frozen=True)
@@ -141,8 +153,9 @@ class Paper:
         for nb in self.notebooks:
             if nb.name == name:
                 return nb
-        raise KeyError(f"chapter {self.slug!r} has no notebook {name!r}; it has: "
-                       + ", ".join(n.name for n in self.notebooks))
+        raise KeyError(
+            f"chapter {self.slug!r} has no notebook {name!r}; it has: " + ", ".join(n.name for n in self.notebooks)
+        )
 
 
 def slugs() -> list[str]:
@@ -168,13 +181,25 @@ def _load(path: Path, _mtime: int) -> Paper:
         raise PaperError(f"{path.name}: {where}: {exc.message}") from None
     if data["slug"] != path.stem:
         raise PaperError(f"{path.name}: slug {data['slug']!r} does not match the file name")
-    notebooks = tuple(Notebook(data["slug"], n["name"], n["title"], n.get("profiles") or {}, n.get("requires") or {},
-                               n.get("choices") or {}, n.get("tolerances") or {}, n.get("tolerance_note", ""))
-                      for n in data["notebooks"])
+    notebooks = tuple(
+        Notebook(
+            data["slug"],
+            n["name"],
+            n["title"],
+            n.get("profiles") or {},
+            n.get("requires") or {},
+            n.get("choices") or {},
+            n.get("tolerances") or {},
+            n.get("tolerance_note", ""),
+        )
+        for n in data["notebooks"]
+    )
     for nb in notebooks:
         if nb.profiles.get("book"):
-            raise PaperError(f"{path.name}: notebook {nb.name}: the book profile is the notebook's defaults; "
-                             "change the parameters cell instead of overriding it")
+            raise PaperError(
+                f"{path.name}: notebook {nb.name}: the book profile is the notebook's defaults; "
+                "change the parameters cell instead of overriding it"
+            )
     names = {n.name for n in notebooks}
     claims = []
     for c in data["claims"]:
@@ -190,6 +215,7 @@ def _load(path: Path, _mtime: int) -> Paper:
 
 # -- claims ----------------------------------------------------------------------------------------
 
+
 def _mean(xs):
     return statistics.fmean(xs)
 
@@ -198,8 +224,21 @@ def _std(xs):
     return statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
-SAFE_FUNCTIONS = {"abs": abs, "min": min, "max": max, "round": round, "len": len, "sum": sum, "all": all,
-                  "any": any, "zip": zip, "mean": _mean, "std": _std, "sorted": sorted, "math": math}
+SAFE_FUNCTIONS = {
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "round": round,
+    "len": len,
+    "sum": sum,
+    "all": all,
+    "any": any,
+    "zip": zip,
+    "mean": _mean,
+    "std": _std,
+    "sorted": sorted,
+    "math": math,
+}
 
 
 def safe_eval(expr: str, names: dict[str, Any]) -> Any:
@@ -212,8 +251,8 @@ def safe_eval(expr: str, names: dict[str, Any]) -> Any:
 class Verdict:
     claim: Claim
     profile: str
-    ours: Any            # the evaluated ``ours`` expression, or None when results are missing
-    holds: bool | None   # None: not evaluated (missing results)
+    ours: Any  # the evaluated ``ours`` expression, or None when results are missing
+    holds: bool | None  # None: not evaluated (missing results)
     note: str = ""
 
     @property
@@ -261,7 +300,15 @@ def scoreboard(slug: str | None = None, profile: str = "book"):
     """A ``pandas.DataFrame`` of all claims: chapter, id, where, paper value, our value, verdict."""
     import pandas as pd
 
-    rows = [{"chapter": v.claim.slug, "claim": v.claim.id, "where": v.claim.where, "paper": v.claim.paper,
-             "ours": format_value(v.ours), "verdict": v.label}
-            for v in evaluate_all(slug, profile)]
+    rows = [
+        {
+            "chapter": v.claim.slug,
+            "claim": v.claim.id,
+            "where": v.claim.where,
+            "paper": v.claim.paper,
+            "ours": format_value(v.ours),
+            "verdict": v.label,
+        }
+        for v in evaluate_all(slug, profile)
+    ]
     return pd.DataFrame(rows, columns=["chapter", "claim", "where", "paper", "ours", "verdict"])

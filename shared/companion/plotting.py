@@ -11,15 +11,42 @@ import seaborn as sns
 
 # One colour per method across all chapters, so "SGD" looks the same everywhere.
 METHOD_COLORS: dict[str, str] = {
-    "sgd": "#4d4d4d", "sgd+wd": "#000000", "adam": "#8c564b",
-    "sfw": "#6baed6", "sfw-l1": "#d62728", "sfw-l2": "#1f77b4", "sfw-lp": "#17becf", "sfw-linf": "#9467bd",
-    "sfw-ksparse": "#ff7f0e", "sfw-knorm": "#2ca02c", "sfw+momentum": "#08306b", "svrf": "#e377c2",
-    "spider-fw": "#bcbd22", "orgfw": "#7f7f7f",
+    "sgd": "#4d4d4d",
+    "sgd+wd": "#000000",
+    "adam": "#8c564b",
+    "sfw": "#6baed6",
+    "sfw-l1": "#d62728",
+    "sfw-l2": "#1f77b4",
+    "sfw-lp": "#17becf",
+    "sfw-linf": "#9467bd",
+    "sfw-ksparse": "#ff7f0e",
+    "sfw-knorm": "#2ca02c",
+    "sfw+momentum": "#08306b",
+    "svrf": "#e377c2",
+    "spider-fw": "#bcbd22",
+    "orgfw": "#7f7f7f",
     # retraining schedules and pruning methods (imp-retraining and the chapters reusing companion.pruning)
-    "ft": "#7f7f7f", "lrw": "#bcbd22", "slr": "#17becf", "clr": "#9467bd", "llr": "#1f77b4", "allr": "#d62728",
-    "imp": "#1f77b4", "bimp": "#d62728", "gmp": "#2ca02c", "dpf": "#ff7f0e", "gsm": "#8c564b", "lc": "#e377c2",
-    "dnw": "#17becf", "str": "#9467bd", "dst": "#bcbd22", "cs": "#7f7f7f",
-    "global": "#d62728", "uniform": "#7f7f7f", "uniform+": "#8c564b", "erk": "#2ca02c", "lamp": "#1f77b4",
+    "ft": "#7f7f7f",
+    "lrw": "#bcbd22",
+    "slr": "#17becf",
+    "clr": "#9467bd",
+    "llr": "#1f77b4",
+    "allr": "#d62728",
+    "imp": "#1f77b4",
+    "bimp": "#d62728",
+    "gmp": "#2ca02c",
+    "dpf": "#ff7f0e",
+    "gsm": "#8c564b",
+    "lc": "#e377c2",
+    "dnw": "#17becf",
+    "str": "#9467bd",
+    "dst": "#bcbd22",
+    "cs": "#7f7f7f",
+    "global": "#d62728",
+    "uniform": "#7f7f7f",
+    "uniform+": "#8c564b",
+    "erk": "#2ca02c",
+    "lamp": "#1f77b4",
     "random": "#bcbd22",
 }
 # Widths fit the book's column (about 700 px at the house figure.dpi of 100), so text in a figure is shown at its size.
@@ -32,11 +59,19 @@ def use_house_style() -> None:
     figures are also embedded as "retina" PNGs: twice the pixels, shown at the same size, so lines and labels
     stay sharp on high-density screens and when the book is zoomed."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.95)
-    mpl.rcParams.update({
-        "figure.dpi": 100, "savefig.dpi": 200, "figure.autolayout": False, "axes.titlesize": "medium",
-        "axes.titleweight": "bold", "legend.frameon": False, "axes.spines.top": False,
-        "axes.spines.right": False, "image.cmap": "viridis",
-    })
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 200,
+            "figure.autolayout": False,
+            "axes.titlesize": "medium",
+            "axes.titleweight": "bold",
+            "legend.frameon": False,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "image.cmap": "viridis",
+        }
+    )
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
@@ -55,8 +90,7 @@ class Table:
     above the table.
     """
 
-    def __init__(self, frame, index: bool = True, formats: dict | None = None, caption: str = "",
-                 na_rep: str = "-"):
+    def __init__(self, frame, index: bool = True, formats: dict | None = None, caption: str = "", na_rep: str = "-"):
         self.frame, self.index, self.formats, self.caption, self.na_rep = frame, index, formats or {}, caption, na_rep
 
     def _formatted(self):
@@ -78,10 +112,14 @@ class Table:
         shown = self._formatted()
         if not hasattr(shown, "columns"):
             shown = shown.to_frame()
-        body = shown.to_html(index=self.index, na_rep=self.na_rep, border=0, classes="companion-table",
-                                         float_format=lambda x: f"{x:.6g}")
-        cap = f"<p style='font-size:0.9em;color:#57606a;margin-bottom:0.3em'>{html.escape(self.caption)}</p>" \
-            if self.caption else ""
+        body = shown.to_html(
+            index=self.index, na_rep=self.na_rep, border=0, classes="companion-table", float_format=lambda x: f"{x:.6g}"
+        )
+        cap = (
+            f"<p style='font-size:0.9em;color:#57606a;margin-bottom:0.3em'>{html.escape(self.caption)}</p>"
+            if self.caption
+            else ""
+        )
         return f"{cap}<div style='overflow-x:auto'>{body}</div>"
 
 

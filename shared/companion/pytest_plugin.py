@@ -25,7 +25,7 @@ from . import numerics
 
 
 def pytest_configure(config):
-    numerics.apply(numerics.kernel_numerics())   # the pin, or $COMPANION_STAND_IN for another CPU
+    numerics.apply(numerics.kernel_numerics())  # the pin, or $COMPANION_STAND_IN for another CPU
     os.environ["COMPANION_QUIET"] = "1"
     os.environ.setdefault("COMPANION_RESULTS_DIR", tempfile.mkdtemp(prefix="companion-test-results-"))
 
@@ -52,14 +52,24 @@ class RecordsItem(pytest.Item):
         expected = results.load(self.slug, self.notebook, "book")
         problems = results.differences(expected, actual, nb.tolerances)
         report = os.environ.get("COMPANION_RECORDS_REPORT")
-        if report:   # every deviation, also those within tolerance: what the tolerances are sized from
+        if report:  # every deviation, also those within tolerance: what the tolerances are sized from
             deviations = {k: results.deviation(expected[k], actual[k]) for k in expected if k in actual}
             with open(report, "a") as fh:
-                fh.write(json.dumps({"slug": self.slug, "notebook": self.notebook, "deviations": deviations,
-                                     "stand_in": os.environ.get("COMPANION_STAND_IN", "")}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "slug": self.slug,
+                            "notebook": self.notebook,
+                            "deviations": deviations,
+                            "stand_in": os.environ.get("COMPANION_STAND_IN", ""),
+                        }
+                    )
+                    + "\n"
+                )
         if problems:
-            raise RecordsMismatch(f"{len(problems)} record(s) of {self.slug}/{self.notebook} not reproduced:\n  "
-                                  + "\n  ".join(problems))
+            raise RecordsMismatch(
+                f"{len(problems)} record(s) of {self.slug}/{self.notebook} not reproduced:\n  " + "\n  ".join(problems)
+            )
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, RecordsMismatch):

@@ -42,8 +42,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup(seed: int = 0, device: str = "auto", threads: int | None = DEFAULT_THREADS,
-          deterministic: bool = True) -> torch.device:
+def setup(
+    seed: int = 0, device: str = "auto", threads: int | None = DEFAULT_THREADS, deterministic: bool = True
+) -> torch.device:
     """Make a notebook reproducible and return its device.
 
     Seeds all generators, sets ``torch.set_num_threads(threads)`` (``None`` keeps torch's choice) and, with

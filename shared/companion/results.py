@@ -98,16 +98,23 @@ class Recorder:
             self.path = results_path(slug, notebook, "interactive")
             if self.path not in _announced:
                 _announced.add(self.path)
-                print(f"records go to {self.path} (only `companion run {slug}` at the book profile writes the "
-                      "committed results)")
+                print(
+                    f"records go to {self.path} (only `companion run {slug}` at the book profile writes the "
+                    "committed results)"
+                )
         self.environment = environment_report()
         self.values: dict[str, Any] = {}
 
     def record(self, key: str, value: Any) -> Any:
         """Store ``value`` under ``key`` (dotted, e.g. ``"acc.sfw_l2.mean"``) and return it unchanged."""
         self.values[key] = _plain(value)
-        payload = {"slug": self.slug, "notebook": self.notebook, "profile": self.profile,
-                   "values": dict(sorted(self.values.items())), "environment": self.environment}
+        payload = {
+            "slug": self.slug,
+            "notebook": self.notebook,
+            "profile": self.profile,
+            "values": dict(sorted(self.values.items())),
+            "environment": self.environment,
+        }
         atomic_write_text(self.path, json.dumps(payload, indent=1, sort_keys=False) + "\n")
         return value
 
@@ -142,8 +149,10 @@ def differences(expected: dict[str, Any], actual: dict[str, Any], tolerances: di
         if worst is None:
             problems.append(f"{key}: {actual[key]!r} differs in kind or structure from the committed {expected[key]!r}")
         elif worst > tol:
-            problems.append(f"{key}: deviates by {worst:.3g} (tolerance {tol:g}): committed {_short(expected[key])}, "
-                            f"now {_short(actual[key])}")
+            problems.append(
+                f"{key}: deviates by {worst:.3g} (tolerance {tol:g}): committed {_short(expected[key])}, "
+                f"now {_short(actual[key])}"
+            )
     return problems
 
 

@@ -59,6 +59,7 @@ class RunError(ValueError):
 
 # -- cache keys ------------------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=1)
 def package() -> Package:
     """The installed ``companion`` package's tracked source tree (one scan per process)."""
@@ -90,6 +91,7 @@ def cache_key(nb: nbformat.NotebookNode, parameters: dict[str, Any], pkg: Packag
 
 # -- parameters ------------------------------------------------------------------------------------
 
+
 def _type_name(value: Any) -> str:
     return type(value).__name__
 
@@ -99,6 +101,7 @@ def coerce(name: str, raw: Any, default: Any) -> Any:
 
     ``RunError`` when it does not fit: e.g. ``epochs`` expects int, got ``'ten'``.
     """
+
     def fail() -> RunError:
         return RunError(f"parameter {name!r} expects {_type_name(default)} (default {default!r}), got {raw!r}")
 
@@ -145,12 +148,15 @@ def check_choice(nb: Notebook, name: str, value: Any) -> None:
     items = value if isinstance(value, list) else [value]
     bad = [v for v in items if v not in accepted]
     if bad:
-        raise RunError(f"parameter {name!r} of {nb.slug}/{nb.name}: {bad[0]!r} is not a choice; accepted: "
-                       + ", ".join(map(str, accepted)))
+        raise RunError(
+            f"parameter {name!r} of {nb.slug}/{nb.name}: {bad[0]!r} is not a choice; accepted: "
+            + ", ".join(map(str, accepted))
+        )
 
 
-def resolve_parameters(nb: Notebook, profile: str, overrides: dict[str, Any] | None = None,
-                       data_root: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def resolve_parameters(
+    nb: Notebook, profile: str, overrides: dict[str, Any] | None = None, data_root: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(all parameters, the ones that differ from the notebook defaults) for ``nb`` at ``profile``.
 
     Layers: notebook defaults (= book) < ``papers/<slug>.yaml`` profile < ``overrides``. Unknown names,
@@ -161,12 +167,16 @@ def resolve_parameters(nb: Notebook, profile: str, overrides: dict[str, Any] | N
         raise RunError(f"unknown profile {profile!r}; accepted: {', '.join(PROFILES)}")
     defaults = notebooks.default_parameters(nb.path)
     layered: dict[str, Any] = {}
-    for source, values in ((f"papers/{nb.slug}.yaml ({profile})", nb.overrides(profile)),
-                           ("the command line", overrides or {})):
+    for source, values in (
+        (f"papers/{nb.slug}.yaml ({profile})", nb.overrides(profile)),
+        ("the command line", overrides or {}),
+    ):
         for name, raw in values.items():
             if name not in defaults:
-                raise RunError(f"unknown parameter {name!r} for {nb.slug}/{nb.name} (from {source}); "
-                               f"accepted: {', '.join(defaults)}")
+                raise RunError(
+                    f"unknown parameter {name!r} for {nb.slug}/{nb.name} (from {source}); "
+                    f"accepted: {', '.join(defaults)}"
+                )
             layered[name] = coerce(name, raw, defaults[name])
             check_choice(nb, name, layered[name])
     if "profile" in defaults:
@@ -187,11 +197,12 @@ def check_injected(nb: Notebook, parameters: dict[str, Any]) -> None:
         if name not in defaults:
             raise RunError(f"unknown parameter {name!r} for {nb.slug}/{nb.name}; accepted: {', '.join(defaults)}")
         default = defaults[name]
-        fits = default is None or type(value) is type(default) or (
-            isinstance(default, float) and type(value) is int)
+        fits = default is None or type(value) is type(default) or (isinstance(default, float) and type(value) is int)
         if not fits:
-            raise RunError(f"parameter {name!r} of {nb.slug}/{nb.name} expects {_type_name(default)} "
-                           f"(default {default!r}), papermill would inject {value!r} ({_type_name(value)})")
+            raise RunError(
+                f"parameter {name!r} of {nb.slug}/{nb.name} expects {_type_name(default)} "
+                f"(default {default!r}), papermill would inject {value!r} ({_type_name(value)})"
+            )
         check_choice(nb, name, value)
 
 
@@ -201,30 +212,35 @@ def check_data(nb: Notebook, profile: str, data_root: str | None) -> None:
     if not needed:
         return
     if not data_root:
-        raise RunError(f"profile {profile!r} of {nb.slug}/{nb.name} reads real data; pass --data-root DIR "
-                       f"(or set COMPANION_DATA_ROOT) with: {', '.join(needed)}")
+        raise RunError(
+            f"profile {profile!r} of {nb.slug}/{nb.name} reads real data; pass --data-root DIR "
+            f"(or set COMPANION_DATA_ROOT) with: {', '.join(needed)}"
+        )
     root = Path(data_root).expanduser()
     missing = [rel for rel in needed if not (root / rel).exists()]
     if missing:
-        raise RunError(f"{nb.slug}/{nb.name} at profile {profile!r}: missing under {root}: "
-                       f"{', '.join(missing)} (put the files there, see book/{nb.slug}/index.md)")
+        raise RunError(
+            f"{nb.slug}/{nb.name} at profile {profile!r}: missing under {root}: "
+            f"{', '.join(missing)} (put the files there, see book/{nb.slug}/index.md)"
+        )
 
 
 # -- the plan --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Task:
     notebook: Notebook
     profile: str
-    label: str                    # profile, or "custom" with command-line overrides
-    parameters: dict[str, Any]    # all parameters
-    changed: dict[str, Any]       # what papermill injects
-    key: str                      # cache key
-    output: Path                  # where the executed notebook goes
-    root: Path                    # the project root (workers may run elsewhere)
+    label: str  # profile, or "custom" with command-line overrides
+    parameters: dict[str, Any]  # all parameters
+    changed: dict[str, Any]  # what papermill injects
+    key: str  # cache key
+    output: Path  # where the executed notebook goes
+    root: Path  # the project root (workers may run elsewhere)
     stale: bool = True
     seconds: float | None = None
-    status: str = "pending"       # pending, cached, done, failed
+    status: str = "pending"  # pending, cached, done, failed
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -251,8 +267,14 @@ def stored_metadata(path: Path) -> dict[str, Any]:
     return notebooks.read(path).metadata.get("companion", {})
 
 
-def plan(slug: str, profile: str = "book", overrides: dict[str, Any] | None = None,
-         only: list[str] | None = None, force: bool = False, data_root: str | None = None) -> list[Task]:
+def plan(
+    slug: str,
+    profile: str = "book",
+    overrides: dict[str, Any] | None = None,
+    only: list[str] | None = None,
+    force: bool = False,
+    data_root: str | None = None,
+) -> list[Task]:
     """Validate everything about a run of one chapter and decide which notebooks are stale; no execution.
 
     Overrides apply to every chosen notebook that declares the parameter; one that no chosen notebook
@@ -289,8 +311,14 @@ def plan(slug: str, profile: str = "book", overrides: dict[str, Any] | None = No
     return tasks
 
 
-def plan_chapters(chapters: list[str], profile: str = "book", overrides: dict[str, Any] | None = None,
-                  only: list[str] | None = None, force: bool = False, data_root: str | None = None) -> list[Task]:
+def plan_chapters(
+    chapters: list[str],
+    profile: str = "book",
+    overrides: dict[str, Any] | None = None,
+    only: list[str] | None = None,
+    force: bool = False,
+    data_root: str | None = None,
+) -> list[Task]:
     """:func:`plan` for several chapters; every chapter is validated before anything runs."""
     if only and len(chapters) > 1:
         raise RunError("--notebook needs a single chapter")
@@ -298,6 +326,7 @@ def plan_chapters(chapters: list[str], profile: str = "book", overrides: dict[st
 
 
 # -- executing one notebook (in a worker) ----------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _environment(**values: str | None) -> Iterator[None]:
@@ -313,10 +342,16 @@ def kernel_environment(root: Path, **extra: str) -> dict[str, str]:
     """What a notebook kernel gets on top of the current environment (``None``: unset): the pinned numerics
     (:data:`companion.numerics.PINNED_ENV`, or a stand-in, see :func:`companion.numerics.kernel_numerics`), quiet progress bars, the project root, and this interpreter's
     kernel spec first on ``JUPYTER_PATH`` so the kernel runs in the same environment as the runner."""
-    jupyter_path = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
-                                                 os.environ.get("JUPYTER_PATH")]))
-    return {**numerics.kernel_numerics(), "COMPANION_QUIET": "1", "COMPANION_ROOT": str(root),
-            "JUPYTER_PATH": jupyter_path, **extra}
+    jupyter_path = os.pathsep.join(
+        filter(None, [str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")])
+    )
+    return {
+        **numerics.kernel_numerics(),
+        "COMPANION_QUIET": "1",
+        "COMPANION_ROOT": str(root),
+        "JUPYTER_PATH": jupyter_path,
+        **extra,
+    }
 
 
 def execute_notebook(task: Task, staging: str, kernel_name: str = "python3") -> dict[str, Any]:
@@ -335,9 +370,16 @@ def execute_notebook(task: Task, staging: str, kernel_name: str = "python3") -> 
     env = kernel_environment(task.root, COMPANION_RESULTS_DIR=str(staging_dir / "records"))
     try:
         with _environment(**env):  # COMPANION_ROOT first: nb.path is resolved against it (Slurm jobs too)
-            papermill.execute_notebook(str(nb.path), str(executed), parameters=task.changed,
-                                       kernel_name=kernel_name, progress_bar=False, log_output=False,
-                                       cwd=str(nb.path.parent), extra_arguments=KERNEL_ARGUMENTS)
+            papermill.execute_notebook(
+                str(nb.path),
+                str(executed),
+                parameters=task.changed,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                log_output=False,
+                cwd=str(nb.path.parent),
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
     except BaseException as exc:  # noqa: BLE001 - reported to the main process, which decides
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -357,8 +399,9 @@ def _clean(nb: nbformat.NotebookNode) -> None:
 
 def _git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
@@ -372,8 +415,11 @@ def commit(task: Task, staging: Path, outcome: dict[str, Any]) -> None:
     staged = staged_path(staging / "records", nb.slug, nb.name)
     task.seconds = outcome["seconds"]
     if outcome["ok"] and not staged.exists():
-        outcome = {**outcome, "ok": False,
-                   "error": f"{task.name} recorded nothing (every notebook records its headline numbers)"}
+        outcome = {
+            **outcome,
+            "ok": False,
+            "error": f"{task.name} recorded nothing (every notebook records its headline numbers)",
+        }
     if not outcome["ok"]:
         task.status, task.error = "failed", outcome["error"]
         if executed.exists():
@@ -388,10 +434,18 @@ def commit(task: Task, staging: Path, outcome: dict[str, Any]) -> None:
     out_nb = notebooks.read(executed)
     _clean(out_nb)
     out_nb.metadata["companion"] = {
-        "slug": nb.slug, "notebook": nb.name, "profile": task.profile, "label": task.label,
-        "parameters": task.parameters, "overrides": task.changed, "cache_key": task.key,
-        "git_commit": _git_commit(task.root), "device": environment.get("device"),
-        "environment": environment, "wall_time_s": round(task.seconds, 2), "companion_version": __version__,
+        "slug": nb.slug,
+        "notebook": nb.name,
+        "profile": task.profile,
+        "label": task.label,
+        "parameters": task.parameters,
+        "overrides": task.changed,
+        "cache_key": task.key,
+        "git_commit": _git_commit(task.root),
+        "device": environment.get("device"),
+        "environment": environment,
+        "wall_time_s": round(task.seconds, 2),
+        "companion_version": __version__,
         "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_text(task.results, json.dumps(record, indent=1) + "\n")
@@ -401,6 +455,7 @@ def commit(task: Task, staging: Path, outcome: dict[str, Any]) -> None:
 
 # -- executing many notebooks ----------------------------------------------------------------------
 
+
 @dataclass
 class ExecutorOptions:
     """Where the notebooks run: ``local`` (``jobs`` processes on this machine), ``slurm`` (one job per notebook
@@ -408,14 +463,14 @@ class ExecutorOptions:
     cluster). The Slurm fields map to submitit's ``slurm_*`` parameters."""
 
     executor: str = "local"
-    jobs: int | None = None            # local: parallel notebooks (default: the number of cores)
+    jobs: int | None = None  # local: parallel notebooks (default: the number of cores)
     partition: str | None = None
     gpus_per_job: int = 0
     cpus_per_job: int = 1
     mem_gb: float | None = None
     time_min: int = 60
     account: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)   # further submitit parameters
+    extra: dict[str, Any] = field(default_factory=dict)  # further submitit parameters
 
     def __post_init__(self):
         if self.executor not in EXECUTORS:
@@ -430,6 +485,7 @@ class ExecutorOptions:
 
 def _longest_first(tasks: list[Task]) -> list[Task]:
     """Start the notebooks that took longest at book first (shortest makespan for a pool of workers)."""
+
     def recorded(t: Task) -> float:
         return stored_metadata(t.notebook.path).get("wall_time_s") or 0.0
 
@@ -438,8 +494,11 @@ def _longest_first(tasks: list[Task]) -> list[Task]:
 
 def slurm_parameters(options: ExecutorOptions) -> dict[str, Any]:
     """``submitit.SlurmExecutor`` parameters (names as in ``sbatch``) for one notebook job."""
-    parameters: dict[str, Any] = {"job_name": "companion", "time": options.time_min,
-                                  "cpus_per_task": options.cpus_per_job}
+    parameters: dict[str, Any] = {
+        "job_name": "companion",
+        "time": options.time_min,
+        "cpus_per_task": options.cpus_per_job,
+    }
     if options.partition:
         parameters["partition"] = options.partition
     if options.gpus_per_job:
@@ -454,8 +513,10 @@ def slurm_parameters(options: ExecutorOptions) -> dict[str, Any]:
 def check_executor(options: ExecutorOptions) -> None:
     """Fail before any work when the chosen executor cannot run here (no ``srun`` for Slurm)."""
     if options.executor == "slurm" and shutil.which("srun") is None:
-        raise RunError("the slurm executor submits through Slurm, but `srun` is not on PATH here; run on the "
-                       "cluster's login node, or use --executor submitit-local to try the same path locally")
+        raise RunError(
+            "the slurm executor submits through Slurm, but `srun` is not on PATH here; run on the "
+            "cluster's login node, or use --executor submitit-local to try the same path locally"
+        )
 
 
 def _submitit_executor(options: ExecutorOptions, folder: Path):
@@ -470,8 +531,9 @@ def _submitit_executor(options: ExecutorOptions, folder: Path):
     return executor
 
 
-def _outcomes(todo: list[Task], staging: dict[int, Path], options: ExecutorOptions
-              ) -> Iterator[tuple[Task, dict[str, Any]]]:
+def _outcomes(
+    todo: list[Task], staging: dict[int, Path], options: ExecutorOptions
+) -> Iterator[tuple[Task, dict[str, Any]]]:
     """(task, outcome) as the notebooks finish, on the chosen executor."""
     if options.executor == "local" and (options.workers == 1 or len(todo) == 1):
         for task in todo:
@@ -518,8 +580,9 @@ def run_tasks(tasks: list[Task], options: ExecutorOptions | None = None, echo=pr
         return tasks
     base = paths.runs_dir() / ".staging" / uuid.uuid4().hex[:12]  # on the project's filesystem: Slurm sees it
     staging = {id(t): base / f"{t.notebook.slug}-{t.notebook.name}" for t in todo}
-    bar = progress(total=len(todo), desc=f"{len(todo)} notebooks [{options.executor}]", unit="notebook",
-                   disable=quiet())
+    bar = progress(
+        total=len(todo), desc=f"{len(todo)} notebooks [{options.executor}]", unit="notebook", disable=quiet()
+    )
     try:
         for task, outcome in _outcomes(todo, staging, options):
             commit(task, staging[id(task)], outcome)
@@ -536,9 +599,16 @@ def run_tasks(tasks: list[Task], options: ExecutorOptions | None = None, echo=pr
     return tasks
 
 
-def run(slug: str, profile: str = "book", overrides: dict[str, Any] | None = None, only: list[str] | None = None,
-        force: bool = False, data_root: str | None = None, options: ExecutorOptions | None = None,
-        echo=print) -> list[Task]:
+def run(
+    slug: str,
+    profile: str = "book",
+    overrides: dict[str, Any] | None = None,
+    only: list[str] | None = None,
+    force: bool = False,
+    data_root: str | None = None,
+    options: ExecutorOptions | None = None,
+    echo=print,
+) -> list[Task]:
     """Plan (all validation first) then execute the stale notebooks of one chapter."""
     return run_tasks(plan(slug, profile, overrides, only, force, data_root), options, echo)
 
@@ -550,8 +620,10 @@ def destinations(tasks: list[Task]) -> list[str]:
         if label == "book":
             lines.append("notebooks -> book/<chapter>/, records -> results/<chapter>/*.book.json (committed)")
         else:
-            lines.append(f"notebooks and records -> {_display(paths.runs_dir() / label)}/<chapter>/ "
-                         "(the committed book and results are unchanged)")
+            lines.append(
+                f"notebooks and records -> {_display(paths.runs_dir() / label)}/<chapter>/ "
+                "(the committed book and results are unchanged)"
+            )
     return lines
 
 
@@ -567,8 +639,9 @@ def recorded_runtimes(label: str = "book") -> list[dict[str, Any]]:
     for slug in papers.slugs():
         for nb in papers.load(slug).notebooks:
             meta = stored_metadata(output_path(nb, label))
-            rows.append({"chapter": slug, "notebook": nb.name, "seconds": meta.get("wall_time_s"),
-                         "device": meta.get("device")})
+            rows.append(
+                {"chapter": slug, "notebook": nb.name, "seconds": meta.get("wall_time_s"), "device": meta.get("device")}
+            )
     return rows
 
 
@@ -612,13 +685,24 @@ def refresh_summary_pages(force: bool = False, kernel_name: str = "python3") -> 
             executed = Path(tmp) / page
             start = time.perf_counter()
             with _environment(**kernel_environment(root)):
-                papermill.execute_notebook(str(path), str(executed), kernel_name=kernel_name, progress_bar=False,
-                                           log_output=False, cwd=str(path.parent), extra_arguments=KERNEL_ARGUMENTS)
+                papermill.execute_notebook(
+                    str(path),
+                    str(executed),
+                    kernel_name=kernel_name,
+                    progress_bar=False,
+                    log_output=False,
+                    cwd=str(path.parent),
+                    extra_arguments=KERNEL_ARGUMENTS,
+                )
             out_nb = notebooks.read(executed)
             _clean(out_nb)
-            out_nb.metadata["companion"] = {"profile": "book", "cache_key": key,
-                                            "wall_time_s": round(time.perf_counter() - start, 2),
-                                            "git_commit": _git_commit(root), "companion_version": __version__}
+            out_nb.metadata["companion"] = {
+                "profile": "book",
+                "cache_key": key,
+                "wall_time_s": round(time.perf_counter() - start, 2),
+                "git_commit": _git_commit(root),
+                "companion_version": __version__,
+            }
             atomic_write_text(path, nbformat.writes(out_nb))
         ran.append(page)
     return ran

@@ -35,6 +35,7 @@ def verdict_key(v: papers.Verdict) -> str:
 def format_ours(value: Any, unit: str = "", digits: int = 4) -> str:
     """A recorded value for readers: floats to ``digits`` significant figures, booleans as yes/no, dicts as
     ``key: value`` pairs, lists element-wise; long values are cut with an ellipsis."""
+
     def one(x: Any) -> str:
         if isinstance(x, bool):
             return "yes" if x else "no"
@@ -65,8 +66,10 @@ def counts(verdicts: Iterable[papers.Verdict]) -> dict[str, Counter]:
 def _badge(key: str, title: str = "") -> str:
     text, colour = VERDICTS[key]
     tip = f' title="{html.escape(title)}"' if title else ""
-    return (f'<span class="claim-verdict claim-{key}"{tip} style="background:{colour};color:#fff;'
-            f'border-radius:0.6em;padding:0.05em 0.55em;white-space:nowrap;font-size:0.85em">{text}</span>')
+    return (
+        f'<span class="claim-verdict claim-{key}"{tip} style="background:{colour};color:#fff;'
+        f'border-radius:0.6em;padding:0.05em 0.55em;white-space:nowrap;font-size:0.85em">{text}</span>'
+    )
 
 
 def summary_html(verdicts: list[papers.Verdict], link_base: str = "") -> str:
@@ -78,16 +81,21 @@ def summary_html(verdicts: list[papers.Verdict], link_base: str = "") -> str:
     for slug, c in per.items():
         title = html.escape(papers.load(slug).title)
         cells = "".join(f"<td style='text-align:center'>{c[k] or ''}</td>" for k in keys)
-        rows.append(f"<tr><td><a href='{link_base}{slug}/index.html'>{title}</a></td>{cells}"
-                    f"<td style='text-align:center'>{sum(c.values())}</td></tr>")
+        rows.append(
+            f"<tr><td><a href='{link_base}{slug}/index.html'>{title}</a></td>{cells}"
+            f"<td style='text-align:center'>{sum(c.values())}</td></tr>"
+        )
     total = Counter()
     for c in per.values():
         total.update(c)
     cells = "".join(f"<td style='text-align:center'><b>{total[k]}</b></td>" for k in keys)
-    rows.append(f"<tr><td><b>all chapters</b></td>{cells}<td style='text-align:center'><b>"
-                f"{sum(total.values())}</b></td></tr>")
-    return (f"<table class='claims-summary'><thead><tr><th>chapter</th>{head}<th>claims</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    rows.append(
+        f"<tr><td><b>all chapters</b></td>{cells}<td style='text-align:center'><b>{sum(total.values())}</b></td></tr>"
+    )
+    return (
+        f"<table class='claims-summary'><thead><tr><th>chapter</th>{head}<th>claims</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def claims_html(verdicts: list[papers.Verdict], link_base: str = "", show_chapter: bool = True) -> str:
@@ -101,8 +109,7 @@ def claims_html(verdicts: list[papers.Verdict], link_base: str = "", show_chapte
         c = v.claim
         key = verdict_key(v)
         notebook = next(iter(c.values.values())).split(":", 1)[0]
-        chapter = (f"<a href='{link_base}{c.slug}/index.html'>{html.escape(c.slug)}</a> · "
-                   if show_chapter else "")
+        chapter = f"<a href='{link_base}{c.slug}/index.html'>{html.escape(c.slug)}</a> · " if show_chapter else ""
         check = html.escape(c.explain) if c.explain else f"<code>{html.escape(c.check)}</code>"
         note = ""
         if c.status != "checked":
@@ -118,7 +125,10 @@ def claims_html(verdicts: list[papers.Verdict], link_base: str = "", show_chapte
             f"<details style='{small}'><summary>check</summary>{check}</details></td>"
             f"<td><div><span style='{small}'>paper</span> {html.escape(c.paper)}</div>"
             f"<div><span style='{small}'>ours</span> {html.escape(format_ours(v.ours, c.unit))}</div></td>"
-            f"<td>{_badge(key, c.reason)}{note}</td></tr>")
-    return ("<table class='claims' style='width:100%'><thead><tr><th style='width:55%'>claim</th>"
-            "<th style='width:27%'>paper · ours</th><th>verdict</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+            f"<td>{_badge(key, c.reason)}{note}</td></tr>"
+        )
+    return (
+        "<table class='claims' style='width:100%'><thead><tr><th style='width:55%'>claim</th>"
+        "<th style='width:27%'>paper · ours</th><th>verdict</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )

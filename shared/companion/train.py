@@ -57,7 +57,7 @@ class TrainState:
     total_iterations: int = 0
     loss: float = float("nan")
     lrs: list[float] = field(default_factory=list)  # learning rate of the first param group per iteration
-    stop: bool = False                             # a callback may set this to end training early
+    stop: bool = False  # a callback may set this to end training early
 
 
 class Callback:
@@ -84,8 +84,13 @@ class EpochMetric(Callback):
         row[self.name] = self.fn(state.model)
 
 
-def full_gradient(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 2048,
-                  loss_fn: Callable = nn.functional.cross_entropy) -> torch.Tensor:
+def full_gradient(
+    model: nn.Module,
+    dataset: Dataset,
+    device: torch.device | str = "cpu",
+    batch_size: int = 2048,
+    loss_fn: Callable = nn.functional.cross_entropy,
+) -> torch.Tensor:
     """Back-propagate the mean loss over the *whole* ``dataset`` into ``.grad`` (accumulated batch by batch)
     and return it: the full gradient that variance-reduced methods such as SVRF take at a snapshot."""
     n = len(dataset)
@@ -99,8 +104,13 @@ def full_gradient(model: nn.Module, dataset: Dataset, device: torch.device | str
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 1024,
-             loss_fn: Callable = nn.functional.cross_entropy) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1024,
+    loss_fn: Callable = nn.functional.cross_entropy,
+) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on ``dataset`` (eval mode; the previous mode is restored)."""
     was_training = model.training
     model.eval()
@@ -116,7 +126,9 @@ def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str = "c
 
 
 @torch.no_grad()
-def predict(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 1024) -> torch.Tensor:
+def predict(
+    model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 1024
+) -> torch.Tensor:
     """Logits of ``model`` for every sample of ``dataset`` (eval mode), on the CPU."""
     was_training = model.training
     model.eval()
@@ -125,11 +137,23 @@ def predict(model: nn.Module, dataset: Dataset, device: torch.device | str = "cp
     return out
 
 
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epochs: int, batch_size: int = 64,
-        lr_schedule: str | Schedule | None = "constant", warmup: int = 0, eval_sets: dict[str, Dataset] | None = None,
-        callbacks: Sequence[Callback] = (), augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-        loss_fn: Callable = nn.functional.cross_entropy, device: torch.device | str = "cpu", seed: int = 0,
-        eval_every: int = 1, desc: str | None = None) -> pd.DataFrame:
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Dataset,
+    epochs: int,
+    batch_size: int = 64,
+    lr_schedule: str | Schedule | None = "constant",
+    warmup: int = 0,
+    eval_sets: dict[str, Dataset] | None = None,
+    callbacks: Sequence[Callback] = (),
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    loss_fn: Callable = nn.functional.cross_entropy,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    eval_every: int = 1,
+    desc: str | None = None,
+) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return one row per evaluated epoch.
 
     Columns: ``epoch``, ``iteration``, ``samples`` (training samples processed, i.e. per-sample gradients of
@@ -187,9 +211,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epoc
         state.epoch = epoch
         if epoch % eval_every and epoch != epochs:
             continue
-        row = {"epoch": epoch, "iteration": state.iteration, "samples": samples, "lr": state.lrs[-1],
-               "batch_loss": loss_sum / seen,
-               "seconds": elapsed}
+        row = {
+            "epoch": epoch,
+            "iteration": state.iteration,
+            "samples": samples,
+            "lr": state.lrs[-1],
+            "batch_loss": loss_sum / seen,
+            "seconds": elapsed,
+        }
         for name, ds in eval_sets.items():
             for k, v in evaluate(model, ds, device, loss_fn=loss_fn).items():
                 row[f"{name}_{k}"] = v

@@ -7,6 +7,7 @@ colorings), :mod:`.verify` (type verification, admissible intervals, sampling ch
 structures and the vertex optimiser), :mod:`.neural` (SIREN search, conflict metric, extraction) and
 :mod:`.draw` (figures).  The torch-based modules are imported on demand.
 """
+
 from .constructions import *  # noqa: F401,F403
 from .geometry import *  # noqa: F401,F403
 from .periodic import PeriodicColoring, lattice_points  # noqa: F401

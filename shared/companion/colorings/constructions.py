@@ -1,5 +1,6 @@
 """Known periodic colorings of the plane, as data: the classical ones (Soifer, Isbell, Hoffman-Soifer) and
 colorings A and B of Mundinger, Pokutta, Spiegel & Zimmer, "Extending the Continuum of Six-Colorings" (2024)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,22 @@ from .geometry import regular_polygon
 from .periodic import PeriodicColoring
 
 __all__ = [
-    "SQRT2_MINUS_1", "INV_SQRT5", "PAPER_A", "PAPER_B", "PAPER_UNION", "CLASSICAL",
-    "soifer", "isbell", "hoffman_soifer", "reconstructed_maps", "rejected_maps", "certified_interval",
-    "coloring_b", "family_a", "coloring_a", "covered_range",
+    "SQRT2_MINUS_1",
+    "INV_SQRT5",
+    "PAPER_A",
+    "PAPER_B",
+    "PAPER_UNION",
+    "CLASSICAL",
+    "soifer",
+    "isbell",
+    "hoffman_soifer",
+    "reconstructed_maps",
+    "rejected_maps",
+    "certified_interval",
+    "coloring_b",
+    "family_a",
+    "coloring_a",
+    "covered_range",
 ]
 
 SQRT2_MINUS_1 = np.sqrt(2) - 1
@@ -37,7 +51,14 @@ def soifer(d: float | None = None) -> PeriodicColoring:
         tiles.append(diamond + (i * p, 0))
         colors.append(5)
     lattice = np.array([(2 * p, -p), (p, 2 * p)])
-    return PeriodicColoring(lattice, tiles, colors, [1, 1, 1, 1, 1, INV_SQRT5 if d is None else d], name="Soifer", note="Soifer's coloring of type (1,1,1,1,1,1/sqrt5)")
+    return PeriodicColoring(
+        lattice,
+        tiles,
+        colors,
+        [1, 1, 1, 1, 1, INV_SQRT5 if d is None else d],
+        name="Soifer",
+        note="Soifer's coloring of type (1,1,1,1,1,1/sqrt5)",
+    )
 
 
 def isbell(diameter: float = 0.99) -> PeriodicColoring:
@@ -54,7 +75,9 @@ def isbell(diameter: float = 0.99) -> PeriodicColoring:
     hexagon = regular_polygon(6, a)
     tiles = [hexagon + i * b1 for i in range(7)]
     lattice = np.array([-3 * b1 + b2, b1 + 2 * b2])
-    return PeriodicColoring(lattice, tiles, list(range(7)), [1.0] * 7, name="Isbell", note="Isbell's hexagonal 7-coloring")
+    return PeriodicColoring(
+        lattice, tiles, list(range(7)), [1.0] * 7, name="Isbell", note="Isbell's hexagonal 7-coloring"
+    )
 
 
 def hoffman_soifer(d: float) -> PeriodicColoring:
@@ -98,7 +121,11 @@ def hoffman_soifer(d: float) -> PeriodicColoring:
         colors += [i, 5]
     lattice = np.array([2 * e1 - e2, e1 + 2 * e2])
     return PeriodicColoring(
-        lattice, tiles, colors, [1, 1, 1, 1, 1, d], name=f"Hoffman-Soifer type (d={d:.4f})",
+        lattice,
+        tiles,
+        colors,
+        [1, 1, 1, 1, 1, d],
+        name=f"Hoffman-Soifer type (d={d:.4f})",
         note="square-and-octagon family reconstructing the classical range [sqrt2-1, 1/sqrt5]",
         params={"theta": theta, "pitch": p},
     )

@@ -1,4 +1,5 @@
 """Matplotlib helpers to draw periodic colorings, test circles and learned colorings."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,12 +21,25 @@ def coloring_cmap(n_colors: int = 6):
     return ListedColormap(COLORING_PALETTE[:n_colors])
 
 
-def draw_coloring(ax, coloring: PeriodicColoring, xlim=(-1.5, 1.5), ylim=(-1.5, 1.5), edgecolor="white", linewidth=0.6, show_cell: bool = False, alpha: float = 1.0):
+def draw_coloring(
+    ax,
+    coloring: PeriodicColoring,
+    xlim=(-1.5, 1.5),
+    ylim=(-1.5, 1.5),
+    edgecolor="white",
+    linewidth=0.6,
+    show_cell: bool = False,
+    alpha: float = 1.0,
+):
     """Fill every tile translate meeting the window with its colour; optionally outline one period cell."""
     from matplotlib.patches import Polygon
 
     for P, c in coloring.tiles_in_window(xlim, ylim, margin=0.5):
-        ax.add_patch(Polygon(P, closed=True, facecolor=COLORING_PALETTE[c], edgecolor=edgecolor, linewidth=linewidth, alpha=alpha))
+        ax.add_patch(
+            Polygon(
+                P, closed=True, facecolor=COLORING_PALETTE[c], edgecolor=edgecolor, linewidth=linewidth, alpha=alpha
+            )
+        )
     if show_cell:
         v1, v2 = coloring.lattice
         cell = np.array([[0, 0], v1, v1 + v2, v2])
@@ -36,7 +50,16 @@ def draw_coloring(ax, coloring: PeriodicColoring, xlim=(-1.5, 1.5), ylim=(-1.5, 
     return ax
 
 
-def draw_test_circles(ax, coloring: PeriodicColoring, color: int, d: float | None = None, tile: int | None = None, circle_kw: dict | None = None, center=None, which: str = "both"):
+def draw_test_circles(
+    ax,
+    coloring: PeriodicColoring,
+    color: int,
+    d: float | None = None,
+    tile: int | None = None,
+    circle_kw: dict | None = None,
+    center=None,
+    which: str = "both",
+):
     """Draw the two extremal configurations of colour ``color`` (0-based) as test circles.
 
     Around one end of the diameter of the colour's widest tile a circle of radius ``d`` (default
@@ -62,7 +85,10 @@ def draw_test_circles(ax, coloring: PeriodicColoring, color: int, d: float | Non
     def near(*pts):  # move points by the lattice vector that brings their midpoint closest to center
         mid = np.mean(pts, 0)
         base = np.floor((center - mid) @ inv)
-        best = min(((base + np.array(o)) @ coloring.lattice for o in ((0, 0), (1, 0), (0, 1), (1, 1))), key=lambda t: np.hypot(*(mid + t - center)))
+        best = min(
+            ((base + np.array(o)) @ coloring.lattice for o in ((0, 0), (1, 0), (0, 1), (1, 1))),
+            key=lambda t: np.hypot(*(mid + t - center)),
+        )
         return [pt + best for pt in pts]
 
     lc = kw.get("edgecolor", "black")
@@ -78,9 +104,19 @@ def draw_test_circles(ax, coloring: PeriodicColoring, color: int, d: float | Non
     return ax
 
 
-def draw_raster(ax, img: np.ndarray, box: float, conflicts: np.ndarray | None = None, n_colors: int = 6, marker_size: float = 1.0):
+def draw_raster(
+    ax, img: np.ndarray, box: float, conflicts: np.ndarray | None = None, n_colors: int = 6, marker_size: float = 1.0
+):
     """Show an argmax colour raster over ``[-box, box]^2`` and mark conflicted grid points in black."""
-    ax.imshow(img, origin="lower", extent=[-box, box, -box, box], cmap=coloring_cmap(n_colors), vmin=0, vmax=n_colors - 1, interpolation="nearest")
+    ax.imshow(
+        img,
+        origin="lower",
+        extent=[-box, box, -box, box],
+        cmap=coloring_cmap(n_colors),
+        vmin=0,
+        vmax=n_colors - 1,
+        interpolation="nearest",
+    )
     if conflicts is not None and conflicts.any():
         t = np.linspace(-box, box, img.shape[0])
         yy, xx = np.nonzero(conflicts)

@@ -11,6 +11,7 @@ Polygons are ``(n, 2)`` float arrays of vertices in order (either orientation); 
 convex but must be simple (no self-intersections).  Tiles are *closed* sets; boundary points are
 discussed in the verifier.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -185,9 +186,11 @@ def polygon_distance_batch(P, Q, shifts) -> np.ndarray:
     d_qp = point_segment_distance(Qs[:, :, None, :], Pa[None, None, :, :], Pb[None, None, :, :])
     dist = np.minimum(d_pq.reshape(T, -1).min(1), d_qp.reshape(T, -1).min(1))
     # proper edge crossings
-    cross = segments_intersect(
-        Pa[None, :, None, :], Pb[None, :, None, :], Qa[:, None, :, :], Qb[:, None, :, :]
-    ).reshape(T, -1).any(1)
+    cross = (
+        segments_intersect(Pa[None, :, None, :], Pb[None, :, None, :], Qa[:, None, :, :], Qb[:, None, :, :])
+        .reshape(T, -1)
+        .any(1)
+    )
     # containment: a vertex of one strictly inside the other (only matters if no crossing)
     inside = np.zeros(T, dtype=bool)
     cand = np.nonzero(~cross & (dist > 0))[0]

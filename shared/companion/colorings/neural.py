@@ -18,6 +18,7 @@ Evaluation uses the *conflict rate*: on a grid, each point takes its argmax colo
 has the same colour.  The extraction at the end reads a periodic cell grid off the learned coloring
 and measures the empirical admissible interval of the sixth colour.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,7 +86,14 @@ class SirenMLP(nn.Module):
         condition_on_distances: feed the ``k`` forbidden distances as extra inputs.
     """
 
-    def __init__(self, n_colors: int = 6, hidden: int = 32, layers: int = 4, omega0: float = 30.0, condition_on_distances: bool = True):
+    def __init__(
+        self,
+        n_colors: int = 6,
+        hidden: int = 32,
+        layers: int = 4,
+        omega0: float = 30.0,
+        condition_on_distances: bool = True,
+    ):
         super().__init__()
         self.n_colors = n_colors
         self.condition_on_distances = condition_on_distances
@@ -185,7 +193,9 @@ def conflict_loss(model: nn.Module, batch: dict, temperature: float = 5.0) -> to
     return agg.mean()
 
 
-def linear_warmup_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: float = 0.05) -> torch.optim.lr_scheduler.LambdaLR:
+def linear_warmup_schedule(
+    optimizer: torch.optim.Optimizer, steps: int, warmup: float = 0.05
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ``warmup * steps`` steps, then linear decay to zero."""
     w = max(1, int(warmup * steps))
 
@@ -197,7 +207,13 @@ def linear_warmup_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
 
 
-def train_coloring(cfg: SearchConfig, seed: int = 0, device: str | torch.device = "cpu", model: nn.Module | None = None, progress: bool = True) -> tuple[nn.Module, list]:
+def train_coloring(
+    cfg: SearchConfig,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    model: nn.Module | None = None,
+    progress: bool = True,
+) -> tuple[nn.Module, list]:
     """Train a :class:`SirenMLP` on :func:`conflict_loss` with AdamW and a linear schedule.
 
     Returns the model (in eval mode) and the list of per-step losses.
@@ -233,7 +249,9 @@ def _grid_points(grid_size: int, box: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def color_grid(model: nn.Module, distances: torch.Tensor, grid_size: int = 200, box: float = 3.0, device="cpu") -> np.ndarray:
+def color_grid(
+    model: nn.Module, distances: torch.Tensor, grid_size: int = 200, box: float = 3.0, device="cpu"
+) -> np.ndarray:
     """Argmax colour on a ``grid_size x grid_size`` grid over ``[-box, box]^2`` (row = y, col = x)."""
     pts = _grid_points(grid_size, box).reshape(-1, 2).to(device)
     d = distances.to(device)
@@ -242,7 +260,15 @@ def color_grid(model: nn.Module, distances: torch.Tensor, grid_size: int = 200, 
 
 
 @torch.no_grad()
-def conflict_map(model: nn.Module, distances: torch.Tensor, grid_size: int = 150, n_directions: int = 64, box: float = 3.0, device="cpu", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def conflict_map(
+    model: nn.Module,
+    distances: torch.Tensor,
+    grid_size: int = 150,
+    n_directions: int = 64,
+    box: float = 3.0,
+    device="cpu",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Argmax colours on the grid and a boolean map of grid points in conflict.
 
     A grid point ``x`` of colour ``c`` is in conflict when one of ``n_directions`` equally spaced
@@ -266,7 +292,15 @@ def conflict_map(model: nn.Module, distances: torch.Tensor, grid_size: int = 150
     return torch.cat(cols).reshape(shape).cpu().numpy(), torch.cat(conf).reshape(shape).cpu().numpy()
 
 
-def conflict_rate(model: nn.Module, distances: torch.Tensor, grid_size: int = 150, n_directions: int = 64, box: float = 3.0, device="cpu", seed: int = 0) -> float:
+def conflict_rate(
+    model: nn.Module,
+    distances: torch.Tensor,
+    grid_size: int = 150,
+    n_directions: int = 64,
+    box: float = 3.0,
+    device="cpu",
+    seed: int = 0,
+) -> float:
     """Fraction of grid points in conflict (see :func:`conflict_map`)."""
     return float(conflict_map(model, distances, grid_size, n_directions, box, device, seed)[1].mean())
 
@@ -287,7 +321,9 @@ class PeriodicGrid:
     agreement: float
 
 
-def find_periods(img: np.ndarray, pixel: float, n_colors: int, min_len: float = 0.3, max_len: float | None = None) -> np.ndarray:
+def find_periods(
+    img: np.ndarray, pixel: float, n_colors: int, min_len: float = 0.3, max_len: float | None = None
+) -> np.ndarray:
     """Two shortest independent period vectors of a raster coloring (rows; plane units).
 
     The autocorrelation of the one-hot colour images (via FFT) is large at the image's periods;
@@ -313,12 +349,15 @@ def find_periods(img: np.ndarray, pixel: float, n_colors: int, min_len: float = 
     # local maxima of the score
     from scipy.ndimage import maximum_filter
 
-    peaks = valid & (score == maximum_filter(score, size=5, mode="wrap")) & (score > 0.5 * score[valid].max() + 0.5 * np.median(score[valid]))
+    peaks = (
+        valid
+        & (score == maximum_filter(score, size=5, mode="wrap"))
+        & (score > 0.5 * score[valid].max() + 0.5 * np.median(score[valid]))
+    )
     cand = np.stack([DX[peaks], DY[peaks]], -1) * pixel
     sc = score[peaks]
     order = np.lexsort((np.hypot(*cand.T), -np.round(sc, 2)))
     cand = cand[order]
-    lens = np.hypot(*cand.T)
     # shortest strong peak, then shortest non-parallel one
     strong = cand[sc[order] >= sc.max() - 0.05]
     slen = np.hypot(*strong.T)
@@ -346,7 +385,9 @@ def _gauss_reduce(B: np.ndarray) -> np.ndarray:
         u, v = v, u
 
 
-def extract_periodic_grid(img: np.ndarray, box: float, lattice: np.ndarray, n_colors: int, cells: int = 48) -> PeriodicGrid:
+def extract_periodic_grid(
+    img: np.ndarray, box: float, lattice: np.ndarray, n_colors: int, cells: int = 48
+) -> PeriodicGrid:
     """Fold a raster coloring onto one period: every pixel votes for the cell of the fundamental
     parallelogram it falls into (modulo the lattice); each cell takes its majority colour."""
     H, W = img.shape
@@ -403,7 +444,12 @@ def component_interval(grid: PeriodicGrid, color: int) -> dict:
                     stack.append((a2, b2, oa2, ob2))
                 elif comp[a2, b2] == n_comp and tuple(offset[a2, b2]) != (oa2, ob2):
                     # the component wraps around the torus: it is unbounded in the plane
-                    return {"n_components": n_comp + 1, "max_diameter": float("inf"), "min_gap": 0.0, "area_fraction": float(mask.mean())}
+                    return {
+                        "n_components": n_comp + 1,
+                        "max_diameter": float("inf"),
+                        "min_gap": 0.0,
+                        "area_fraction": float(mask.mean()),
+                    }
         n_comp += 1
     if n_comp == 0:
         return {"n_components": 0, "max_diameter": 0.0, "min_gap": float("inf"), "area_fraction": 0.0}
@@ -443,7 +489,12 @@ def component_interval(grid: PeriodicGrid, color: int) -> dict:
         dist, _ = cKDTree(all_c[others]).query(centres[own], k=1)
         # centre distance minus one cell diagonal bounds the true cell-cell distance from below
         best = min(best, float(dist.min()) - cell_diag)
-    return {"n_components": int(n_comp), "max_diameter": max_diam, "min_gap": max(best, 0.0), "area_fraction": float(mask.mean())}
+    return {
+        "n_components": int(n_comp),
+        "max_diameter": max_diam,
+        "min_gap": max(best, 0.0),
+        "area_fraction": float(mask.mean()),
+    }
 
 
 class PeriodicColoringModel(nn.Module):
@@ -490,7 +541,14 @@ def raster_component_interval(img: np.ndarray, box: float, color: int, min_pixel
             continue
         keep.append(np.stack([xx, yy], -1) * px - box)
     if not keep:
-        return {"n_components": 0, "n_dropped": dropped, "max_diameter": float("nan"), "median_diameter": float("nan"), "min_gap": float("nan"), "median_gap": float("nan")}
+        return {
+            "n_components": 0,
+            "n_dropped": dropped,
+            "max_diameter": float("nan"),
+            "median_diameter": float("nan"),
+            "min_gap": float("nan"),
+            "median_gap": float("nan"),
+        }
     corners = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]) * px
     diams = []
     for c in keep:

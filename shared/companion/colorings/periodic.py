@@ -5,6 +5,7 @@ many polygons ``P_j`` (the tiles of one period), a colour ``c_j`` per tile, and 
 distance ``d_c`` per colour.  The translates ``P_j + m v1 + n v2`` must tile the plane.  Colours are
 0-based in code (``0..k-1``); the book prints them 1-based, so "colour 6" is ``5``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -108,7 +109,9 @@ class PeriodicColoring:
             "overlap_fraction": float((counts > 1).mean()),
             "uncovered_fraction": float((counts == 0).mean()),
         }
-        res["ok"] = abs(res["area_ratio"] - 1) < 1e-9 and res["overlap_fraction"] == 0 and res["uncovered_fraction"] == 0
+        res["ok"] = (
+            abs(res["area_ratio"] - 1) < 1e-9 and res["overlap_fraction"] == 0 and res["uncovered_fraction"] == 0
+        )
         return res
 
     def _reduce(self, pts: np.ndarray) -> np.ndarray:
@@ -120,7 +123,7 @@ class PeriodicColoring:
         """Lattice shifts ``t`` such that tile ``i`` + ``t`` can meet the fundamental parallelogram."""
         coef = self.tiles[i] @ np.linalg.inv(self.lattice)
         lo, hi = coef.min(0), coef.max(0)
-        ms = np.arange(np.floor(-hi[0]) , np.ceil(1 - lo[0]) + 1)
+        ms = np.arange(np.floor(-hi[0]), np.ceil(1 - lo[0]) + 1)
         ns = np.arange(np.floor(-hi[1]), np.ceil(1 - lo[1]) + 1)
         M, N = np.meshgrid(ms, ns, indexing="ij")
         return np.stack([M.ravel(), N.ravel()], -1) @ self.lattice
@@ -166,6 +169,11 @@ class PeriodicColoring:
             _, vec = lattice_points(self.lattice, half + r, center=(cx - g[0], cy - g[1]))
             for t in vec:
                 Q = P + t
-                if Q[:, 0].max() >= xlim[0] - margin and Q[:, 0].min() <= xlim[1] + margin and Q[:, 1].max() >= ylim[0] - margin and Q[:, 1].min() <= ylim[1] + margin:
+                if (
+                    Q[:, 0].max() >= xlim[0] - margin
+                    and Q[:, 0].min() <= xlim[1] + margin
+                    and Q[:, 1].max() >= ylim[0] - margin
+                    and Q[:, 1].min() <= ylim[1] + margin
+                ):
                     out.append((Q, int(c)))
         return out

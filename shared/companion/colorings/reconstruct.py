@@ -27,6 +27,7 @@ active set of pairs is rebuilt between rounds.  A positive margin means the colo
 ``d in [lo, hi]`` with strict inequalities -- which :func:`~companion.colorings.templates.certify`
 then proves in rational arithmetic.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -82,7 +83,9 @@ def _contact_triangles(Y, s):
     return [_triangle(Y, (k - 1) % 6), _triangle(Y, k)]
 
 
-def staircase_map(steps: str = "uulul", period=((5, 0), (3, 1)), triangle_islands=(), scale: float = 0.8, name: str = "") -> PeriodicMap:
+def staircase_map(
+    steps: str = "uulul", period=((5, 0), (3, 1)), triangle_islands=(), scale: float = 0.8, name: str = ""
+) -> PeriodicMap:
     """The staircase structure described in the module docstring, on a hexagonal starting geometry.
 
     Args:
@@ -199,7 +202,9 @@ def staircase_map(steps: str = "uulul", period=((5, 0), (3, 1)), triangle_island
     def island_polygon(iid, off):
         tris = list(islands[iid])
         cut = {frozenset(a & b) for a, b in itertools.combinations(tris, 2) if len(a & b) == 2}
-        corners = [frozenset(pq) for t in tris for pq in itertools.combinations(sorted(t), 2) if frozenset(pq) not in cut]
+        corners = [
+            frozenset(pq) for t in tris for pq in itertools.combinations(sorted(t), 2) if frozenset(pq) not in cut
+        ]
         order, rest = [corners[0]], corners[1:]
         while rest:
             k = next(i for i, c in enumerate(rest) if len(c & order[-1]) == 1)
@@ -216,7 +221,15 @@ def staircase_map(steps: str = "uulul", period=((5, 0), (3, 1)), triangle_island
     for iid in range(len(islands)):
         tiles.append(island_polygon(iid, (0, 0)))
         colors.append(5)
-    return PeriodicMap(E.tolist(), np.array(init).tolist(), tiles, colors, [list(v) for v in period], name=name or f"staircase {steps}", meta={"steps": steps, "triangle_islands": list(triangle_islands)})
+    return PeriodicMap(
+        E.tolist(),
+        np.array(init).tolist(),
+        tiles,
+        colors,
+        [list(v) for v in period],
+        name=name or f"staircase {steps}",
+        meta={"steps": steps, "triangle_islands": list(triangle_islands)},
+    )
 
 
 # ----------------------------------------------------------------------------------- optimiser
@@ -279,7 +292,10 @@ class _Constraints:
                 t = m * L[0] + n * L[1]
                 if np.linalg.norm(cents[j] + t - cents[i]) > reach + 2.0:
                     continue
-                for (A, sa, na), (B, sb, nb), sh in (((P[i], self.start[i], len(P[i])), (P[j] + t, self.start[j], len(P[j])), (m, n)), ((P[j] + t, self.start[j], len(P[j])), (P[i], self.start[i], len(P[i])), (-m, -n))):
+                for (A, sa, na), (B, sb, nb), sh in (
+                    ((P[i], self.start[i], len(P[i])), (P[j] + t, self.start[j], len(P[j])), (m, n)),
+                    ((P[j] + t, self.start[j], len(P[j])), (P[i], self.start[i], len(P[i])), (-m, -n)),
+                ):
                     for a in range(na):
                         for b in range(nb):
                             b2 = (b + 1) % nb
@@ -303,7 +319,11 @@ class _Constraints:
                             sv.append(self.start[k] + a)
                             sa.append(self.start[k] + b)
                             sb.append(self.start[k] + (b + 1) % n)
-        self.sv, self.sa, self.sb = torch.tensor(sv, dtype=torch.long), torch.tensor(sa, dtype=torch.long), torch.tensor(sb, dtype=torch.long)
+        self.sv, self.sa, self.sb = (
+            torch.tensor(sv, dtype=torch.long),
+            torch.tensor(sa, dtype=torch.long),
+            torch.tensor(sb, dtype=torch.long),
+        )
         #: number of trailing constraints that are not distance conditions (separations and areas)
         self.n_extra = len(sv) + len(P)
 
@@ -343,10 +363,24 @@ def map_margin(pmap: PeriodicMap, lo: float, hi: float | None = None) -> float:
     hi = lo if hi is None else hi
     ai = admissible_intervals(pmap.coloring([1.0] * 6))
     unit = ai.drop(index=6)
-    return float(min((1 - unit["max_diameter"]).min(), (unit["min_gap"] - 1).min(), lo - ai.loc[6, "max_diameter"], ai.loc[6, "min_gap"] - hi))
+    return float(
+        min(
+            (1 - unit["max_diameter"]).min(),
+            (unit["min_gap"] - 1).min(),
+            lo - ai.loc[6, "max_diameter"],
+            ai.loc[6, "min_gap"] - hi,
+        )
+    )
 
 
-def optimise_map(pmap: PeriodicMap, lo: float, hi: float | None = None, rounds: int = 2, maxiter: int = 300, min_separation: float = 0.0) -> tuple[PeriodicMap, float]:
+def optimise_map(
+    pmap: PeriodicMap,
+    lo: float,
+    hi: float | None = None,
+    rounds: int = 2,
+    maxiter: int = 300,
+    min_separation: float = 0.0,
+) -> tuple[PeriodicMap, float]:
     """Maximise the uniform margin of ``pmap`` for the colour-6 target interval ``[lo, hi]``.
 
     The geometry is first scaled so that the widest unit-colour tile has diameter 1.  Returns the
@@ -373,8 +407,12 @@ def optimise_map(pmap: PeriodicMap, lo: float, hi: float | None = None, rounds: 
         fun = lambda z: C.values(torch.as_tensor(z), lo, hi).detach().numpy()  # noqa: E731
         jac = lambda z: torch.func.jacfwd(lambda w: C.values(w, lo, hi))(torch.as_tensor(z)).detach().numpy()  # noqa: E731
         res = minimize(
-            lambda z: -z[-1], x0, jac=lambda z: np.concatenate([np.zeros(len(z) - 1), [-1.0]]), method="SLSQP",
-            constraints=[{"type": "ineq", "fun": fun, "jac": jac}], options={"maxiter": maxiter, "ftol": 1e-13},
+            lambda z: -z[-1],
+            x0,
+            jac=lambda z: np.concatenate([np.zeros(len(z) - 1), [-1.0]]),
+            method="SLSQP",
+            constraints=[{"type": "ineq", "fun": fun, "jac": jac}],
+            options={"maxiter": maxiter, "ftol": 1e-13},
         )
         x, margin = res.x[:-1], float(res.x[-1])
     return C.unpack(x), margin

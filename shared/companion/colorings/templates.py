@@ -21,6 +21,7 @@ noticing.  :func:`certify_tiling` therefore proves the tiling itself, also exact
 floating point: every tile is simple, the interiors of all tiles and lattice translates are pairwise
 disjoint (exact overlap areas are zero), and the tile areas sum to the cell area.
 """
+
 from __future__ import annotations
 
 import math
@@ -129,7 +130,16 @@ class PeriodicMap:
     @classmethod
     def from_dict(cls, d: dict) -> "PeriodicMap":
         """Inverse of :meth:`to_dict`."""
-        return cls(d["base"], d["points"], [[tuple(v) for v in t] for t in d["tiles"]], d["colors"], d["period"], d.get("name", ""), d.get("note", ""), d.get("meta", {}))
+        return cls(
+            d["base"],
+            d["points"],
+            [[tuple(v) for v in t] for t in d["tiles"]],
+            d["colors"],
+            d["period"],
+            d.get("name", ""),
+            d.get("note", ""),
+            d.get("meta", {}),
+        )
 
 
 # ---------------------------------------------------------------------------- exact arithmetic
@@ -160,7 +170,9 @@ def _segments_touch(a, b, c, d) -> bool:
     def on(p, q, r):  # r on segment pq, given collinear
         return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
 
-    return (o1 == 0 and on(a, b, c)) or (o2 == 0 and on(a, b, d)) or (o3 == 0 and on(c, d, a)) or (o4 == 0 and on(c, d, b))
+    return (
+        (o1 == 0 and on(a, b, c)) or (o2 == 0 and on(a, b, d)) or (o3 == 0 and on(c, d, a)) or (o4 == 0 and on(c, d, b))
+    )
 
 
 def _inside(p, P) -> bool:
@@ -257,9 +269,7 @@ def certify(pmap: PeriodicMap, lo, hi, unit=1, special: int = 5, prefilter: floa
     for c in sorted(set(pmap.colors)):
         need_lo, need_hi = (lo, hi) if c == special else (unit, unit)
         idx = np.nonzero(colors == c)[0]
-        diam_sq = max(
-            max(_sq(p[0] - q[0]) + _sq(p[1] - q[1]) for p in exact[i] for q in exact[i]) for i in idx
-        )
+        diam_sq = max(max(_sq(p[0] - q[0]) + _sq(p[1] - q[1]) for p in exact[i] for q in exact[i]) for i in idx)
         gap_sq = None
         far = np.inf  # smallest float distance among the pairs certified by the pre-filter
         R = float(need_hi) + prefilter
@@ -285,9 +295,20 @@ def certify(pmap: PeriodicMap, lo, hi, unit=1, special: int = 5, prefilter: floa
             gap_sq = _sq(Fraction(far)) if np.isfinite(far) else _sq(need_hi + Fraction(1, 20))
         ok = diam_sq <= _sq(need_lo) and gap_sq >= _sq(need_hi)
         strict = diam_sq < _sq(need_lo) and gap_sq > _sq(need_hi)
-        rows.append({"color": int(c), "diam_sq": diam_sq, "gap_sq": gap_sq, "avoid": f"[{float(need_lo):.4f}, {float(need_hi):.4f}]", "ok": ok, "strict": strict})
+        rows.append(
+            {
+                "color": int(c),
+                "diam_sq": diam_sq,
+                "gap_sq": gap_sq,
+                "avoid": f"[{float(need_lo):.4f}, {float(need_hi):.4f}]",
+                "ok": ok,
+                "strict": strict,
+            }
+        )
     tiling = certify_tiling(pmap)
-    return Certificate(pmap.name, lo, hi, unit, rows, all(r["ok"] for r in rows) and tiling.ok, all(r["strict"] for r in rows), tiling)
+    return Certificate(
+        pmap.name, lo, hi, unit, rows, all(r["ok"] for r in rows) and tiling.ok, all(r["strict"] for r in rows), tiling
+    )
 
 
 # ---------------------------------------------------------------------------- exact tiling check
@@ -299,7 +320,11 @@ def _area2(P) -> Fraction:
 
 def _on_segment(p, a, b) -> bool:
     """``p`` lies on the closed segment ``[a, b]``."""
-    return _orient(a, b, p) == 0 and min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
+    return (
+        _orient(a, b, p) == 0
+        and min(a[0], b[0]) <= p[0] <= max(a[0], b[0])
+        and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
+    )
 
 
 def _line_cross(a, b, c, d):
@@ -364,7 +389,8 @@ def _triangulate(P) -> list:
                 continue
             if any(
                 _orient(a, b, p) >= 0 and _orient(b, c, p) >= 0 and _orient(c, a, p) >= 0
-                for i, p in enumerate(V) if i not in (k - 1 if k else n - 1, k, (k + 1) % n)
+                for i, p in enumerate(V)
+                if i not in (k - 1 if k else n - 1, k, (k + 1) % n)
             ):
                 continue
             tris.append((a, b, c))
@@ -480,7 +506,14 @@ def certify_tiling(pmap: "PeriodicMap") -> TilingCertificate:
         for d in _simplicity_defects(P):
             simple[i] = False
             where = "vertices" if d["kind"] == "repeated vertex" else "edges"
-            defects.append({"kind": f"tile not simple ({d['kind']}, {where} {d['edges']})", "tiles": (i,), "what": "loop area", "amount": d["loop_area"]})
+            defects.append(
+                {
+                    "kind": f"tile not simple ({d['kind']}, {where} {d['edges']})",
+                    "tiles": (i,),
+                    "what": "loop area",
+                    "amount": d["loop_area"],
+                }
+            )
     area_sum = sum((abs(_area2(P)) / 2 for P in exact), Fraction(0))
     # lattice coordinates of every vertex: x = (m, n) @ per  ->  (m, n) = x @ per^-1
     inv = [[per[1][1] / det, -per[0][1] / det], [-per[1][0] / det, per[0][0] / det]]
@@ -508,7 +541,21 @@ def certify_tiling(pmap: "PeriodicMap") -> TilingCertificate:
                     a = _overlap_area(tri[i], tri[j], (sx, sy))
                     if a != 0:
                         disjoint = False
-                        defects.append({"kind": f"interiors overlap (tile {j} shifted by period ({m}, {n}))", "tiles": (i, j), "what": "overlap area", "amount": a})
+                        defects.append(
+                            {
+                                "kind": f"interiors overlap (tile {j} shifted by period ({m}, {n}))",
+                                "tiles": (i, j),
+                                "what": "overlap area",
+                                "amount": a,
+                            }
+                        )
     if area_sum != abs(det):
-        defects.append({"kind": "areas do not sum to the cell area", "tiles": tuple(range(len(exact))), "what": "area sum - cell area", "amount": area_sum - abs(det)})
+        defects.append(
+            {
+                "kind": "areas do not sum to the cell area",
+                "tiles": tuple(range(len(exact))),
+                "what": "area sum - cell area",
+                "amount": area_sum - abs(det),
+            }
+        )
     return TilingCertificate(all(simple), disjoint and all(simple), area_sum, abs(det), defects, pairs)

@@ -19,6 +19,7 @@ for Soifer's coloring.  The report says which conditions are tight; it never hid
 The sampling check (:func:`sampling_conflict_rate`) is an independent Monte-Carlo test in the spirit
 of the neural-search metric; it is *not* a proof.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ import pandas as pd
 
 from .geometry import (
     circumradius,
-    diameter_pair,
     point_segment_distance,
     polygon_centroid,
     polygon_diameter,
@@ -180,7 +180,9 @@ class VerificationReport:
         ).set_index("color")
 
 
-def verify(coloring: PeriodicColoring, distances=None, tol: float = DEFAULT_TOL, check_tiling: bool = True) -> VerificationReport:
+def verify(
+    coloring: PeriodicColoring, distances=None, tol: float = DEFAULT_TOL, check_tiling: bool = True
+) -> VerificationReport:
     """Exactly verify that ``coloring`` has type ``distances`` (default: its own ``distances``).
 
     For each colour ``c`` the conditions ``max diam <= d_c + tol`` and ``min gap >= d_c - tol`` are
@@ -198,7 +200,9 @@ def verify(coloring: PeriodicColoring, distances=None, tol: float = DEFAULT_TOL,
         d = float(col.distances[c])
         md, mg = float(diam[sel].max()), gaps[c].gap
         margin = min(d - md, mg - d)
-        reports.append(ColorReport(c, d, md, mg, ok=margin >= -tol, tight=abs(d - md) <= tol or abs(mg - d) <= tol, margin=margin))
+        reports.append(
+            ColorReport(c, d, md, mg, ok=margin >= -tol, tight=abs(d - md) <= tol or abs(mg - d) <= tol, margin=margin)
+        )
     tiling = col.check_tiling() if check_tiling else {}
     return VerificationReport(col.name, tol, reports, tiling, gaps)
 

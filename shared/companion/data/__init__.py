@@ -6,8 +6,20 @@ from .loaders import Split, batches, loader
 from .real import DataRootError, cifar, mnist
 from .synthetic import digits, gaussian_noise, shift_augment, synth
 
-__all__ = ["Split", "batches", "loader", "digits", "synth", "gaussian_noise", "shift_augment", "mnist", "cifar",
-           "DataRootError", "DATASETS", "load"]
+__all__ = [
+    "Split",
+    "batches",
+    "loader",
+    "digits",
+    "synth",
+    "gaussian_noise",
+    "shift_augment",
+    "mnist",
+    "cifar",
+    "DataRootError",
+    "DATASETS",
+    "load",
+]
 
 DATASETS = ("digits", "synth", "mnist", "fashion-mnist", "cifar10", "cifar100")
 

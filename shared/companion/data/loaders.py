@@ -27,8 +27,13 @@ class Split:
         return len(self.train), len(self.val), len(self.test)
 
 
-def batches(dataset: Dataset, batch_size: int, shuffle: bool = False,
-            generator: torch.Generator | None = None, drop_last: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+def batches(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, ...]]:
     """Mini-batches of a dataset. A ``TensorDataset`` is sliced directly (no per-sample collation, which
     dominates the cost of small CPU models); anything else goes through a ``DataLoader``."""
     if isinstance(dataset, TensorDataset):
@@ -36,11 +41,10 @@ def batches(dataset: Dataset, batch_size: int, shuffle: bool = False,
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             yield tuple(t[idx] for t in dataset.tensors)
     else:
-        yield from DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                              drop_last=drop_last)
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
 def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:

@@ -25,8 +25,9 @@ def _require(root: Path, names: list[str], what: str) -> list[Path]:
     files = [root / n for n in names]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
-        raise DataRootError(f"{what} not found: missing {', '.join(missing)} "
-                            f"(put the original files there; nothing is downloaded)")
+        raise DataRootError(
+            f"{what} not found: missing {', '.join(missing)} (put the original files there; nothing is downloaded)"
+        )
     return files
 
 
@@ -42,12 +43,17 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(tuple(int(d) for d in dims))
 
 
-MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
-def mnist(data_root: str | Path, variant: str = "mnist", n_val: int = 5000, seed: int = 0,
-          flatten: bool = True) -> Split:
+def mnist(
+    data_root: str | Path, variant: str = "mnist", n_val: int = 5000, seed: int = 0, flatten: bool = True
+) -> Split:
     """MNIST or Fashion-MNIST (``variant="fashion-mnist"``) from ``<data_root>/<variant>/*.gz``.
 
     The last ``n_val`` training images (after a seeded shuffle) form the validation split; inputs are scaled
@@ -90,8 +96,8 @@ def cifar(data_root: str | Path, classes: int = 10, n_val: int = 5000, seed: int
             ys.append(np.asarray(d[label_key], dtype=np.int64))
         return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)
 
-    xtr, ytr = read(files[:len(train_names)])
-    xte, yte = read(files[len(train_names):])
+    xtr, ytr = read(files[: len(train_names)])
+    xte, yte = read(files[len(train_names) :])
     order = np.random.default_rng(seed).permutation(len(xtr))
     xtr, ytr = xtr[order], ytr[order]
     mean = xtr[:-n_val].mean(axis=(0, 2, 3), keepdims=True)
@@ -100,5 +106,6 @@ def cifar(data_root: str | Path, classes: int = 10, n_val: int = 5000, seed: int
     def ds(x, y):
         return TensorDataset(torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y))
 
-    return Split(ds(xtr[:-n_val], ytr[:-n_val]), ds(xtr[-n_val:], ytr[-n_val:]), ds(xte, yte), classes,
-                 f"cifar{classes}")
+    return Split(
+        ds(xtr[:-n_val], ytr[:-n_val]), ds(xtr[-n_val:], ytr[-n_val:]), ds(xte, yte), classes, f"cifar{classes}"
+    )

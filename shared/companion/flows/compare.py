@@ -45,8 +45,13 @@ def travel_time_distance(sim: SimulationResult, reference: Reference, commodity:
     err = np.abs(tt - _reference_travel_time(reference, sim, ci)(dep))
     rate = sim.commodities[ci].inflow(dep)
     w = sim.beta / np.where(rate > 0, rate, np.inf)
-    return {"sup": float(err.max()), "l1": float((err * w).sum()), "mean": float((err * w).sum() / w.sum()),
-            "vehicles": int(dep.size), "window": float(w.sum())}
+    return {
+        "sup": float(err.max()),
+        "l1": float((err * w).sum()),
+        "mean": float((err * w).sum() / w.sum()),
+        "vehicles": int(dep.size),
+        "window": float(w.sum()),
+    }
 
 
 def step_grid(sim: SimulationResult) -> np.ndarray:
@@ -54,8 +59,9 @@ def step_grid(sim: SimulationResult) -> np.ndarray:
     return np.arange(sim.steps + 1) * sim.alpha
 
 
-def queue_distance(sim: SimulationResult, reference: Reference, edge: str, t: np.ndarray | None = None
-                   ) -> dict[str, float]:
+def queue_distance(
+    sim: SimulationResult, reference: Reference, edge: str, t: np.ndarray | None = None
+) -> dict[str, float]:
     """``sup`` and ``l1`` distance of the queue functions ``z_e`` on the step grid (or on ``t``)."""
     t = step_grid(sim) if t is None else np.asarray(t, float)
     d = np.abs(sim.queue(edge, t) - reference.queue(edge, t))
@@ -63,13 +69,15 @@ def queue_distance(sim: SimulationResult, reference: Reference, edge: str, t: np
     return {"sup": float(d.max()), "l1": float((d * dt).sum())}
 
 
-def rate_distance(sim: SimulationResult, reference: Reference, edge: str, which: str = "out",
-                  commodity: str | int | None = None) -> dict[str, float]:
+def rate_distance(
+    sim: SimulationResult, reference: Reference, edge: str, which: str = "out", commodity: str | int | None = None
+) -> dict[str, float]:
     """``sup`` and ``l1`` distance of per-step flow rates (see the module docstring)."""
     t, r = sim.step_rates(edge, which, commodity)
     if isinstance(reference, FlowLoading):
         F = (reference.cumulative_outflow if which == "out" else reference.cumulative_inflow)(
-            edge, None if commodity is None else sim.commodities[sim.commodity_index(commodity)].name)
+            edge, None if commodity is None else sim.commodities[sim.commodity_index(commodity)].name
+        )
     else:
         if commodity is not None:
             raise ValueError("a Nash flow over time has a single commodity")

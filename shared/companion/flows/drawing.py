@@ -18,10 +18,16 @@ def _fmt(x: float) -> str:
     return str(f) if abs(float(f) - x) < 1e-9 else f"{x:.3g}"
 
 
-def draw_network(G: nx.MultiDiGraph, pos: Mapping[str, tuple[float, float]], ax=None,
-                 edge_text: Mapping[str, str] | None = None, edge_color: Mapping[str, str] | None = None,
-                 edge_width: Mapping[str, float] | None = None, node_color: str = "#f0f0f0",
-                 font_size: float = 8.0):
+def draw_network(
+    G: nx.MultiDiGraph,
+    pos: Mapping[str, tuple[float, float]],
+    ax=None,
+    edge_text: Mapping[str, str] | None = None,
+    edge_color: Mapping[str, str] | None = None,
+    edge_width: Mapping[str, float] | None = None,
+    node_color: str = "#f0f0f0",
+    font_size: float = 8.0,
+):
     """Draw ``G`` at positions ``pos``; returns the axes.
 
     Every edge is annotated with ``edge_text[key]`` (default ``"(tau, nu)"``), coloured with
@@ -39,9 +45,14 @@ def draw_network(G: nx.MultiDiGraph, pos: Mapping[str, tuple[float, float]], ax=
         color = (edge_color or {}).get(key, "#555555")
         width = (edge_width or {}).get(key, 1.2)
         (x0, y0), (x1, y1) = pos[u], pos[v]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="-|>", color=color, lw=width, shrinkA=11, shrinkB=11,
-                                    connectionstyle=f"arc3,rad={rad}"))
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops=dict(
+                arrowstyle="-|>", color=color, lw=width, shrinkA=11, shrinkB=11, connectionstyle=f"arc3,rad={rad}"
+            ),
+        )
         text = (edge_text or {}).get(key, f"({_fmt(d['tau'])}, {_fmt(d['nu'])})")
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         dx, dy = x1 - x0, y1 - y0
@@ -49,8 +60,16 @@ def draw_network(G: nx.MultiDiGraph, pos: Mapping[str, tuple[float, float]], ax=
         # The midpoint of an arc3 curve is shifted by rad/2 times the chord, perpendicular to it.
         ox, oy = -dy / norm, dx / norm
         shift = rad * norm / 2 + (0.12 if rad >= 0 else -0.12)
-        ax.text(mx - ox * shift, my - oy * shift, text, ha="center", va="center", fontsize=font_size,
-                color=color, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+        ax.text(
+            mx - ox * shift,
+            my - oy * shift,
+            text,
+            ha="center",
+            va="center",
+            fontsize=font_size,
+            color=color,
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+        )
     for node, (x, y) in pos.items():
         if node in G:
             ax.scatter([x], [y], s=320, color=node_color, edgecolor="#333333", zorder=3)

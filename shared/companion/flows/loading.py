@@ -32,17 +32,16 @@ EPS = 1e-12
 class _EdgeState:
     tau: float
     nu: float
-    z: float = 0.0                                   # queue at the end of the processed time
-    inflow: list = field(default_factory=list)       # contiguous pieces (a, b, rates per commodity)
-    outflow: list = field(default_factory=list)      # pieces (a, b, rates); contiguous up to zero-rate gaps
+    z: float = 0.0  # queue at the end of the processed time
+    inflow: list = field(default_factory=list)  # contiguous pieces (a, b, rates per commodity)
+    outflow: list = field(default_factory=list)  # pieces (a, b, rates); contiguous up to zero-rate gaps
     queue_pts: list = field(default_factory=lambda: [(0.0, 0.0)])
 
 
 class FlowLoading:
     """Result of :func:`network_loading`: exact edge flows, queues, exit and travel times."""
 
-    def __init__(self, G: nx.MultiDiGraph, commodities: Sequence[Commodity], states: dict[str, _EdgeState],
-                 end: float):
+    def __init__(self, G: nx.MultiDiGraph, commodities: Sequence[Commodity], states: dict[str, _EdgeState], end: float):
         self.G, self.commodities, self._s, self.end = G, list(commodities), states, end
         self._index = {c.name: i for i, c in enumerate(self.commodities)}
 
@@ -128,18 +127,18 @@ def _process(st: _EdgeState, a: float, b: float, g: np.ndarray) -> list:
     f, nu, tau, z = float(g.sum()), st.nu, st.tau, st.z
     st.inflow.append((a, b, g))
     out = []
-    if z <= EPS and f <= nu + EPS:                           # free flow
+    if z <= EPS and f <= nu + EPS:  # free flow
         st.z = 0.0
         if f > 0:
             out.append((a + tau, b + tau, g))
         st.queue_pts.append((b, 0.0))
-    elif f >= nu:                                            # queue grows (or stays)
+    elif f >= nu:  # queue grows (or stays)
         zb = z + (f - nu) * (b - a)
         ta, tb = a + z / nu + tau, b + zb / nu + tau
         out.append((ta, tb, g * (b - a) / (tb - ta)))
         st.z = zb
         st.queue_pts.append((b, zb))
-    else:                                                    # queue drains at rate nu - f
+    else:  # queue drains at rate nu - f
         tstar = a + z / (nu - f)
         if tstar >= b - EPS:
             zb = max(0.0, z - (nu - f) * (b - a))
@@ -157,8 +156,9 @@ def _process(st: _EdgeState, a: float, b: float, g: np.ndarray) -> list:
     return [p for p in out if p[1] - p[0] > EPS]
 
 
-def network_loading(G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None = None,
-                    horizon: float | None = None) -> FlowLoading:
+def network_loading(
+    G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None = None, horizon: float | None = None
+) -> FlowLoading:
     """Load fixed-route commodities (default: ``G.graph["commodities"]``) onto ``G`` exactly.
 
     Runs until every commodity has stopped departing and all queues are empty, or until ``horizon``.
@@ -217,8 +217,7 @@ def network_loading(G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None 
                         pending[n].append((oa, ob, vec))
                     st.outflow.append((oa, ob, og))
         w0 = w1
-        done = (w0 >= last_departure and all(not p for p in pending.values())
-                and all(states[k].z <= EPS for k in used))
+        done = w0 >= last_departure and all(not p for p in pending.values()) and all(states[k].z <= EPS for k in used)
         if done or (horizon is not None and w0 >= horizon):
             break
     return FlowLoading(G, commodities, states, w0)

@@ -62,8 +62,9 @@ class Phase:
 
 def free_flow_labels(G: nx.MultiDiGraph, source: str) -> dict[str, float]:
     """Shortest transit-time distances from ``source``: the labels ``l_v(0)`` of the empty network."""
-    return dict(nx.single_source_dijkstra_path_length(
-        G, source, weight=lambda u, v, d: min(dd["tau"] for dd in d.values())))
+    return dict(
+        nx.single_source_dijkstra_path_length(G, source, weight=lambda u, v, d: min(dd["tau"] for dd in d.values()))
+    )
 
 
 class NashFlowOverTime:
@@ -130,7 +131,7 @@ class NashFlowOverTime:
         return out
 
     def _cumulative(self, k: str, node: str) -> PiecewiseLinear:
-        if node not in self.phases[0].labels:     # edge never reachable from the source
+        if node not in self.phases[0].labels:  # edge never reachable from the source
             return PiecewiseLinear([0.0], [0.0])
         lab = self._labels[node]
         vol = self._volume[k]
@@ -183,19 +184,24 @@ class NashFlowOverTime:
 
         Flow values are shown as fractions with denominators up to 100 (exact for the reference instances).
         """
+
         def frac(x: float) -> str:
             f = Fraction(x).limit_denominator(100)
             return str(f) if abs(float(f) - x) < 1e-9 else f"{x:.{digits}g}"
 
         rows = []
         for i, p in enumerate(self.phases):
-            rows.append({
-                "phase": i + 1, "theta_start": round(p.start, digits), "theta_end": round(p.end, digits),
-                "l_t_start": round(p.labels[self.sink], digits),
-                "l'_t": frac(p.derivatives[self.sink]),
-                "thin flow x'": ", ".join(f"{k} {frac(x)}" for k, x in p.thin_flow.x.items() if x > 1e-9),
-                "resetting E*": ", ".join(sorted(p.thin_flow.resetting)) or "-",
-            })
+            rows.append(
+                {
+                    "phase": i + 1,
+                    "theta_start": round(p.start, digits),
+                    "theta_end": round(p.end, digits),
+                    "l_t_start": round(p.labels[self.sink], digits),
+                    "l'_t": frac(p.derivatives[self.sink]),
+                    "thin flow x'": ", ".join(f"{k} {frac(x)}" for k, x in p.thin_flow.x.items() if x > 1e-9),
+                    "resetting E*": ", ".join(sorted(p.thin_flow.resetting)) or "-",
+                }
+            )
         return pd.DataFrame(rows)
 
     def path_commodities(self, until: float | None = None, tol: float = 1e-9) -> list[Commodity]:
@@ -267,9 +273,15 @@ class NashFlowOverTime:
         return out
 
 
-def nash_flow_over_time(G: nx.MultiDiGraph, horizon: float = INF, method: str = "milp", tol: float = 1e-8,
-                        max_phases: int = 10_000, warm_start: bool = True,
-                        show_progress: bool = False) -> NashFlowOverTime:
+def nash_flow_over_time(
+    G: nx.MultiDiGraph,
+    horizon: float = INF,
+    method: str = "milp",
+    tol: float = 1e-8,
+    max_phases: int = 10_000,
+    warm_start: bool = True,
+    show_progress: bool = False,
+) -> NashFlowOverTime:
     """Compute the Nash flow over time of ``G`` (graph attributes ``source``, ``sink``, ``inflow``) phase by
     phase until the steady state or until the phase containing ``horizon`` ends.
 
@@ -291,17 +303,25 @@ def nash_flow_over_time(G: nx.MultiDiGraph, horizon: float = INF, method: str = 
         slack = {k: labels[w] - labels[v] - d["tau"] for k, (v, w, d) in emap.items() if v in labels}
         active = {k for k, sl in slack.items() if sl >= -tol}
         resetting = {k for k, sl in slack.items() if sl > tol}
-        tf = thin_flow(G, active, resetting, float(u(theta)), s, t, method,
-                       hint=phases[-1].thin_flow if (phases and warm_start) else None)
+        tf = thin_flow(
+            G,
+            active,
+            resetting,
+            float(u(theta)),
+            s,
+            t,
+            method,
+            hint=phases[-1].thin_flow if (phases and warm_start) else None,
+        )
         lp = tf.labels
         alpha = u.next_breakpoint(theta) - theta
         for k, sl in slack.items():
             v, w, _ = emap[k]
             dl = lp[w] - lp[v]
             if k in resetting and dl < -1e-12:
-                alpha = min(alpha, sl / -dl)          # the queue on k runs empty
+                alpha = min(alpha, sl / -dl)  # the queue on k runs empty
             elif k not in active and dl > 1e-12:
-                alpha = min(alpha, -sl / dl)          # k becomes a shortest path
+                alpha = min(alpha, -sl / dl)  # k becomes a shortest path
         phases.append(Phase(theta, theta + alpha, dict(labels), tf))
         if bar is not None:
             bar.update(1)

@@ -64,8 +64,14 @@ def as_inflow(spec: Any) -> PiecewiseConstant:
     return PiecewiseConstant.from_pairs(spec)
 
 
-def make_network(edges: Iterable[Any], source: str | None = None, sink: str | None = None,
-                 inflow: Any = None, commodities: Sequence[Any] = (), name: str = "") -> nx.MultiDiGraph:
+def make_network(
+    edges: Iterable[Any],
+    source: str | None = None,
+    sink: str | None = None,
+    inflow: Any = None,
+    commodities: Sequence[Any] = (),
+    name: str = "",
+) -> nx.MultiDiGraph:
     """Build a network from edges ``(tail, head, tau, nu[, key[, storage]])`` or mappings with the keys
     ``tail``/``from``, ``head``/``to``, ``tau``, ``nu`` and optional ``id`` and ``storage``.
 
@@ -83,18 +89,19 @@ def make_network(edges: Iterable[Any], source: str | None = None, sink: str | No
             tail, head, tau, nu, *rest = item
             key = rest[0] if rest else None
             storage = rest[1] if len(rest) > 1 else INF
-        add_edge(G, str(tail), str(head), float(tau), float(nu), None if key is None else str(key),
-                 float(storage))
+        add_edge(G, str(tail), str(head), float(tau), float(nu), None if key is None else str(key), float(storage))
     G.graph["source"] = None if source is None else str(source)
     G.graph["sink"] = None if sink is None else str(sink)
     G.graph["inflow"] = None if inflow is None else as_inflow(inflow)
-    G.graph["commodities"] = [c if isinstance(c, Commodity) else
-                              make_commodity(G, c["name"], c["path"], c["inflow"]) for c in commodities]
+    G.graph["commodities"] = [
+        c if isinstance(c, Commodity) else make_commodity(G, c["name"], c["path"], c["inflow"]) for c in commodities
+    ]
     return G
 
 
-def add_edge(G: nx.MultiDiGraph, tail: str, head: str, tau: float, nu: float, key: str | None = None,
-             storage: float = INF) -> str:
+def add_edge(
+    G: nx.MultiDiGraph, tail: str, head: str, tau: float, nu: float, key: str | None = None, storage: float = INF
+) -> str:
     """Add one edge with validated attributes; returns its (unique) key."""
     if not (tau > 0 and nu > 0 and storage > 0):
         raise ValueError(f"edge {tail}->{head}: need tau > 0, nu > 0, storage > 0 (got {tau}, {nu}, {storage})")
@@ -144,8 +151,10 @@ def route_edges(G: nx.MultiDiGraph, route: Sequence[str]) -> tuple[str, ...]:
         for a, b in zip(route[:-1], route[1:]):
             cand = list(G.get_edge_data(a, b, default={}))
             if len(cand) != 1:
-                raise ValueError(f"route {route}: {'no' if not cand else 'several'} edges from {a} to {b}; "
-                                 "give the route as edge keys")
+                raise ValueError(
+                    f"route {route}: {'no' if not cand else 'several'} edges from {a} to {b}; "
+                    "give the route as edge keys"
+                )
             keys.append(cand[0])
         keys = tuple(keys)
     for k1, k2 in zip(keys[:-1], keys[1:]):
@@ -163,6 +172,7 @@ def make_commodity(G: nx.MultiDiGraph, name: str, route: Sequence[str], inflow: 
 
 # -- reading and writing ---------------------------------------------------------------------------
 
+
 def network_to_dict(G: nx.MultiDiGraph) -> dict[str, Any]:
     """The YAML/JSON mapping of a network (inverse of :func:`network_from_dict`)."""
     edges = []
@@ -178,15 +188,23 @@ def network_to_dict(G: nx.MultiDiGraph) -> dict[str, Any]:
     if G.graph.get("inflow") is not None:
         out["inflow"] = [list(p) for p in G.graph["inflow"].pairs()]
     if G.graph.get("commodities"):
-        out["commodities"] = [{"name": c.name, "path": list(c.path), "inflow": [list(p) for p in c.inflow.pairs()]}
-                              for c in G.graph["commodities"]]
+        out["commodities"] = [
+            {"name": c.name, "path": list(c.path), "inflow": [list(p) for p in c.inflow.pairs()]}
+            for c in G.graph["commodities"]
+        ]
     return out
 
 
 def network_from_dict(data: dict[str, Any]) -> nx.MultiDiGraph:
     """Build a network from the mapping written by :func:`network_to_dict` (or typed by hand)."""
-    return make_network(data["edges"], data.get("source"), data.get("sink"), data.get("inflow"),
-                        data.get("commodities", ()), data.get("name", ""))
+    return make_network(
+        data["edges"],
+        data.get("source"),
+        data.get("sink"),
+        data.get("inflow"),
+        data.get("commodities", ()),
+        data.get("name", ""),
+    )
 
 
 def parse_network_text(text: str) -> nx.MultiDiGraph:
@@ -214,13 +232,19 @@ def parse_network_text(text: str) -> nx.MultiDiGraph:
                 data["inflow"] = " ".join(rest)
             elif word == "edge":
                 kv = dict(item.split("=", 1) for item in rest[2:])
-                data["edges"].append({"from": rest[0], "to": rest[1], "tau": float(kv["tau"]),
-                                      "nu": float(kv["nu"]), "id": kv.get("id"),
-                                      "storage": float(kv.get("storage", INF))})
+                data["edges"].append(
+                    {
+                        "from": rest[0],
+                        "to": rest[1],
+                        "tau": float(kv["tau"]),
+                        "nu": float(kv["nu"]),
+                        "id": kv.get("id"),
+                        "storage": float(kv.get("storage", INF)),
+                    }
+                )
             elif word == "commodity":
                 kv = dict(item.split("=", 1) for item in rest[1:])
-                data["commodities"].append({"name": rest[0], "path": kv["path"].split(","),
-                                            "inflow": kv["inflow"]})
+                data["commodities"].append({"name": rest[0], "path": kv["path"].split(","), "inflow": kv["inflow"]})
             else:
                 raise ValueError(f"unknown directive {word!r}")
         except (KeyError, IndexError, ValueError) as exc:
@@ -244,8 +268,10 @@ def write_network(G: nx.MultiDiGraph, path: str | Path) -> Path:
         extra = f" storage={d['storage']:.17g}" if d.get("storage", INF) != INF else ""
         lines.append(f"edge {u} {v} tau={d['tau']:.17g} nu={d['nu']:.17g} id={key}{extra}")
     for c in G.graph.get("commodities") or []:
-        lines.append(f"commodity {c.name} path={','.join(c.path)} inflow="
-                     + ",".join(f"{t:g}:{r:g}" for t, r in c.inflow.pairs()))
+        lines.append(
+            f"commodity {c.name} path={','.join(c.path)} inflow="
+            + ",".join(f"{t:g}:{r:g}" for t, r in c.inflow.pairs())
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -258,8 +284,9 @@ def _seconds(hms: str) -> float:
     return 3600 * h + 60 * m + s
 
 
-def read_matsim_network(path: str | Path, source: str | None = None, sink: str | None = None,
-                        inflow: Any = None) -> nx.MultiDiGraph:
+def read_matsim_network(
+    path: str | Path, source: str | None = None, sink: str | None = None, inflow: Any = None
+) -> nx.MultiDiGraph:
     """Read a MATSim ``network.xml`` (nodes and links) into a flow network.
 
     Per link: ``tau = length / freespeed`` (seconds), ``nu = capacity / capperiod`` (vehicles per second;
@@ -273,7 +300,7 @@ def read_matsim_network(path: str | Path, source: str | None = None, sink: str |
     default = Path(path).stem if isinstance(path, (str, Path)) else "matsim"
     G = nx.MultiDiGraph(name=root.get("name", default))
     nodes = root.find("nodes")
-    for node in (nodes if nodes is not None else []):
+    for node in nodes if nodes is not None else []:
         G.add_node(node.get("id"), pos=(float(node.get("x", 0)), float(node.get("y", 0))))
     links = root.find("links")
     if links is None:
@@ -283,14 +310,22 @@ def read_matsim_network(path: str | Path, source: str | None = None, sink: str |
     for link in links:
         length, speed = float(link.get("length")), float(link.get("freespeed"))
         lanes = float(link.get("permlanes", 1.0))
-        add_edge(G, link.get("from"), link.get("to"), length / speed, float(link.get("capacity")) / capperiod,
-                 link.get("id"), length * lanes / cell)
+        add_edge(
+            G,
+            link.get("from"),
+            link.get("to"),
+            length / speed,
+            float(link.get("capacity")) / capperiod,
+            link.get("id"),
+            length * lanes / cell,
+        )
     G.graph.update(source=source, sink=sink, inflow=None if inflow is None else as_inflow(inflow), commodities=[])
     return G
 
 
-def write_matsim_network(G: nx.MultiDiGraph, path: str | Path, freespeed: float = 10.0,
-                         capperiod: str = "01:00:00", cell: float = 7.5) -> Path:
+def write_matsim_network(
+    G: nx.MultiDiGraph, path: str | Path, freespeed: float = 10.0, capperiod: str = "01:00:00", cell: float = 7.5
+) -> Path:
     """Write ``G`` as a MATSim ``network.xml`` that :func:`read_matsim_network` reads back unchanged.
 
     Every link gets the speed ``freespeed`` (m/s), hence ``length = tau * freespeed``; the capacity is
@@ -308,9 +343,18 @@ def write_matsim_network(G: nx.MultiDiGraph, path: str | Path, freespeed: float 
     for key, (u, v, d) in edge_map(G).items():
         length = d["tau"] * freespeed
         lanes = 1.0 if d.get("storage", INF) == INF else d["storage"] * cell / length
-        ET.SubElement(links, "link", id=key, to=v, length=repr(length), freespeed=repr(freespeed),
-                      capacity=repr(d["nu"] * period), permlanes=repr(lanes), modes="car",
-                      **{"from": u})
+        ET.SubElement(
+            links,
+            "link",
+            id=key,
+            to=v,
+            length=repr(length),
+            freespeed=repr(freespeed),
+            capacity=repr(d["nu"] * period),
+            permlanes=repr(lanes),
+            modes="car",
+            **{"from": u},
+        )
     ET.indent(root)
     Path(path).write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
     return Path(path)
@@ -328,15 +372,22 @@ def read_network(path: str | Path) -> nx.MultiDiGraph:
 
 # -- reference instances ---------------------------------------------------------------------------
 
+
 def braess_network() -> nx.MultiDiGraph:
     """NashFlowComputation's ``example_networks/braess_network.cg`` with inflow rate 1.
 
     Its Nash flow over time has phases starting at theta = 0, 15, 26.25, 82.5 and ends in the steady state
     ``l_t(theta) = theta + 85``.
     """
-    edges = [("s", "0", 5, 1, "s0"), ("0", "1", 5, 0.5, "01"), ("0", "2", 40, 1, "02"),
-             ("1", "2", 5, 1 / 3, "12"), ("1", "3", 40, 1, "13"), ("2", "3", 5, 0.5, "23"),
-             ("3", "t", 5, 2, "3t")]
+    edges = [
+        ("s", "0", 5, 1, "s0"),
+        ("0", "1", 5, 0.5, "01"),
+        ("0", "2", 40, 1, "02"),
+        ("1", "2", 5, 1 / 3, "12"),
+        ("1", "3", 40, 1, "13"),
+        ("2", "3", 5, 0.5, "23"),
+        ("3", "t", 5, 2, "3t"),
+    ]
     return make_network(edges, "s", "t", 1.0, name="braess")
 
 
@@ -355,11 +406,18 @@ def simple_merge() -> nx.MultiDiGraph:
     Commodity A: rate 2 on [1, 10] along 0-1-2-3; commodity B: rate 4 on [4, 20] along s-1-2-t. They
     queue separately on their first edges and share the edge 1->2 (capacity 2).
     """
-    edges = [("s", "1", 1, 2, "s1"), ("0", "1", 1, 1, "01"), ("1", "2", 1, 2, "12"),
-             ("2", "t", 1, 3, "2t"), ("2", "3", 1, 3, "23")]
+    edges = [
+        ("s", "1", 1, 2, "s1"),
+        ("0", "1", 1, 1, "01"),
+        ("1", "2", 1, 2, "12"),
+        ("2", "t", 1, 3, "2t"),
+        ("2", "3", 1, 3, "23"),
+    ]
     G = make_network(edges, name="simple_merge")
-    G.graph["commodities"] = [make_commodity(G, "A", ["0", "1", "2", "3"], [[1, 2], [10, 0]]),
-                              make_commodity(G, "B", ["s", "1", "2", "t"], [[4, 4], [20, 0]])]
+    G.graph["commodities"] = [
+        make_commodity(G, "A", ["0", "1", "2", "3"], [[1, 2], [10, 0]]),
+        make_commodity(G, "B", ["s", "1", "2", "t"], [[4, 4], [20, 0]]),
+    ]
     return G
 
 
@@ -372,11 +430,18 @@ def fractional_merge() -> nx.MultiDiGraph:
     alpha is; with beta = alpha^2 it releases 2/(3 alpha) vehicles per step, never a whole number for
     alpha = 1/(5 * 2^k). Used to separate the two refinements (chapter notebook 3).
     """
-    edges = [("a", "m", 1, 2, "am"), ("b", "m", 1, 2, "bm"), ("m", "n", 1, 2 / 3, "mn"),
-             ("n", "c", 1, 2, "nc"), ("n", "d", 1, 2, "nd")]
+    edges = [
+        ("a", "m", 1, 2, "am"),
+        ("b", "m", 1, 2, "bm"),
+        ("m", "n", 1, 2 / 3, "mn"),
+        ("n", "c", 1, 2, "nc"),
+        ("n", "d", 1, 2, "nd"),
+    ]
     G = make_network(edges, name="fractional_merge")
-    G.graph["commodities"] = [make_commodity(G, "A", ["a", "m", "n", "c"], [[0, 1], [20, 0]]),
-                              make_commodity(G, "B", ["b", "m", "n", "d"], [[0, 0.5], [20, 0]])]
+    G.graph["commodities"] = [
+        make_commodity(G, "A", ["a", "m", "n", "c"], [[0, 1], [20, 0]]),
+        make_commodity(G, "B", ["b", "m", "n", "d"], [[0, 0.5], [20, 0]]),
+    ]
     return G
 
 
@@ -387,14 +452,24 @@ def thesis_example_4_1() -> tuple[nx.MultiDiGraph, set[str], set[str], float]:
     is x' = (10, 4, 6, 4) with labels l'_s = 1 and l'_a = l'_b = l'_t = 2. Transit times are irrelevant for
     a thin flow and set to 1.
     """
-    G = make_network([("s", "a", 1, 5, "sa"), ("a", "b", 1, 2, "ab"), ("a", "t", 1, 7, "at"),
-                      ("b", "t", 1, 5, "bt")], "s", "t", 10.0, name="thesis-4.1")
+    G = make_network(
+        [("s", "a", 1, 5, "sa"), ("a", "b", 1, 2, "ab"), ("a", "t", 1, 7, "at"), ("b", "t", 1, 5, "bt")],
+        "s",
+        "t",
+        10.0,
+        name="thesis-4.1",
+    )
     return G, {"sa", "ab", "at", "bt"}, {"ab"}, 10.0
 
 
-def grid_network(rows: int, cols: int, seed: int = 0, inflow: float | None = None,
-                 tau_range: tuple[int, int] = (1, 4), nu_choices: Sequence[float] = (0.5, 1.0, 1.5, 2.0)
-                 ) -> nx.MultiDiGraph:
+def grid_network(
+    rows: int,
+    cols: int,
+    seed: int = 0,
+    inflow: float | None = None,
+    tau_range: tuple[int, int] = (1, 4),
+    nu_choices: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
+) -> nx.MultiDiGraph:
     """A ``rows x cols`` grid with edges pointing right and down, source top-left, sink bottom-right.
 
     Transit times are integers drawn from ``tau_range`` (inclusive) and capacities from ``nu_choices``
@@ -407,8 +482,14 @@ def grid_network(rows: int, cols: int, seed: int = 0, inflow: float | None = Non
         for c in range(cols):
             for dr, dc in ((0, 1), (1, 0)):
                 if r + dr < rows and c + dc < cols:
-                    edges.append((f"{r},{c}", f"{r + dr},{c + dc}", int(rng.integers(tau_range[0], tau_range[1] + 1)),
-                                  float(rng.choice(nu_choices))))
+                    edges.append(
+                        (
+                            f"{r},{c}",
+                            f"{r + dr},{c + dc}",
+                            int(rng.integers(tau_range[0], tau_range[1] + 1)),
+                            float(rng.choice(nu_choices)),
+                        )
+                    )
     G = make_network(edges, "0,0", f"{rows - 1},{cols - 1}", 1.0, name=f"grid-{rows}x{cols}")
     if inflow is None:
         inflow = 1.5 * min_cut_capacity(G)
@@ -423,4 +504,3 @@ def min_cut_capacity(G: nx.MultiDiGraph) -> float:
         cap = H.get_edge_data(u, v, {}).get("capacity", 0.0)
         H.add_edge(u, v, capacity=cap + d["nu"])
     return float(nx.maximum_flow_value(H, G.graph["source"], G.graph["sink"]))
-

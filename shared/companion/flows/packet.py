@@ -109,8 +109,9 @@ class SimulationResult:
         t = np.asarray(t, float)
         return self.cumulative_inflow(edge, t) - self.cumulative_outflow(edge, t + tau)
 
-    def step_rates(self, edge: str, which: str = "out", commodity: str | int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def step_rates(
+        self, edge: str, which: str = "out", commodity: str | int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(step start times, flow rate per step): ``beta * (vehicles entering/leaving in step k) / alpha``."""
         t = self._times(edge, "in" if which == "in" else "out", commodity)
         k = np.rint(t / self.alpha).astype(int)
@@ -126,14 +127,22 @@ def _departure_counts(c: Commodity, alpha: float, beta: float) -> tuple[int, np.
     k0 = int(math.floor(c.inflow.times[0] / alpha + 1e-9))
     k1 = int(math.ceil(c.inflow.end / alpha - 1e-9))
     ks = np.arange(k0, k1 + 1)
-    vol = R(ks * alpha) / beta                      # volume completed by the start of each step
+    vol = R(ks * alpha) / beta  # volume completed by the start of each step
     cum = np.floor(vol * (1 + 1e-12) + 1e-9).astype(np.int64)
     return k0, np.diff(cum)
 
 
-def simulate(G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None = None, alpha: float = 0.1,
-             beta: float | None = None, correction: bool = True, node_order: str = "random", seed: int = 0,
-             max_steps: int | None = None, show_progress: bool = False) -> SimulationResult:
+def simulate(
+    G: nx.MultiDiGraph,
+    commodities: Sequence[Commodity] | None = None,
+    alpha: float = 0.1,
+    beta: float | None = None,
+    correction: bool = True,
+    node_order: str = "random",
+    seed: int = 0,
+    max_steps: int | None = None,
+    show_progress: bool = False,
+) -> SimulationResult:
     """Run the packet simulation of the module docstring (``beta`` defaults to ``alpha**2``).
 
     ``commodities`` default to ``G.graph["commodities"]``; edge attribute ``storage`` (flow units, ``inf``
@@ -142,7 +151,7 @@ def simulate(G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None = None,
     """
     if node_order not in ("random", "fixed"):
         raise ValueError("node_order must be 'random' or 'fixed'")
-    beta = alpha ** 2 if beta is None else beta
+    beta = alpha**2 if beta is None else beta
     commodities = list(commodities if commodities is not None else G.graph["commodities"])
     emap = edge_map(G)
     keys = list(emap)
@@ -192,16 +201,16 @@ def simulate(G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None = None,
     node_weights = [np.array([nu[i] for i in links]) for links in node_inlinks]
     rng = np.random.default_rng(seed)
 
-    queues = [deque() for _ in range(E)]      # (earliest exit step, vehicle)
+    queues = [deque() for _ in range(E)]  # (earliest exit step, vehicle)
     buffers = [deque() for _ in range(E)]
     used = [0] * E
     acc = list(cap)
     last = [-1] * E
-    waiting = [deque() for _ in range(E)]     # departed vehicles waiting for storage on their first link
+    waiting = [deque() for _ in range(E)]  # departed vehicles waiting for storage on their first link
     dep_list = dep_step.tolist()
     next_dep = 0
     arrived = 0
-    limit = max_steps if max_steps is not None else 10 ** 9
+    limit = max_steps if max_steps is not None else 10**9
     k = 0
     bar = progress(total=N, desc=f"simulate alpha={alpha:g}") if show_progress else None
     while arrived < N and k < limit:
@@ -276,5 +285,18 @@ def simulate(G: nx.MultiDiGraph, commodities: Sequence[Commodity] | None = None,
 
     hop_vehicle = np.repeat(np.arange(N), plen)
     hop_edge = np.array([e for v in range(N) for e in veh_paths[v]], dtype=np.int64)
-    return SimulationResult(G, commodities, alpha, beta, keys, veh_com, dep_step * alpha, times(arrival),
-                            hop_vehicle, hop_edge, times(hop_entry), times(hop_exit), k)
+    return SimulationResult(
+        G,
+        commodities,
+        alpha,
+        beta,
+        keys,
+        veh_com,
+        dep_step * alpha,
+        times(arrival),
+        hop_vehicle,
+        hop_edge,
+        times(hop_entry),
+        times(hop_exit),
+        k,
+    )

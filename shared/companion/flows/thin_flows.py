@@ -69,8 +69,9 @@ def rho(label_tail: float, x: float, nu: float, resetting: bool) -> float:
 class _Problem:
     """Index bookkeeping shared by the MILP and the enumeration."""
 
-    def __init__(self, G: nx.MultiDiGraph, active: Iterable[str], resetting: Iterable[str], value: float,
-                 source: str, sink: str):
+    def __init__(
+        self, G: nx.MultiDiGraph, active: Iterable[str], resetting: Iterable[str], value: float, source: str, sink: str
+    ):
         emap = edge_map(G)
         active = set(active)
         resetting = set(resetting)
@@ -136,18 +137,18 @@ class _Problem:
         for k in self.edges:
             x, lv, lw, nu = self.ei[k], self.ni[self.tail[k]], self.ni[self.head[k]], self.nu[k]
             mode = modes[k]
-            if mode == TIGHT_QUEUE or mode == TIGHT_FLOW:          # nu l_w = x
+            if mode == TIGHT_QUEUE or mode == TIGHT_FLOW:  # nu l_w = x
                 eq_rows.append(vec((lw, nu), (x, -1.0)))
                 eq_rhs.append(0.0)
-                if mode == TIGHT_FLOW:                             # x/nu >= l_v
+                if mode == TIGHT_FLOW:  # x/nu >= l_v
                     ub_rows.append(vec((lv, nu), (x, -1.0)))
                     ub_rhs.append(0.0)
-            elif mode == TIGHT_LABEL:                              # l_w = l_v >= x/nu
+            elif mode == TIGHT_LABEL:  # l_w = l_v >= x/nu
                 eq_rows.append(vec((lw, 1.0), (lv, -1.0)))
                 eq_rhs.append(0.0)
                 ub_rows.append(vec((x, 1.0), (lv, -nu)))
                 ub_rhs.append(0.0)
-            else:                                                  # x = 0 and l_w <= rho(l_v, 0)
+            else:  # x = 0 and l_w <= rho(l_v, 0)
                 eq_rows.append(vec((x, 1.0)))
                 eq_rhs.append(0.0)
                 if k in self.resetting:
@@ -156,18 +157,23 @@ class _Problem:
                 else:
                     ub_rows.append(vec((lw, 1.0), (lv, -1.0)))
                     ub_rhs.append(0.0)
-        res = linprog(np.zeros(nv), A_ub=np.array(ub_rows) if ub_rows else None,
-                      b_ub=np.array(ub_rhs) if ub_rhs else None, A_eq=np.array(eq_rows), b_eq=np.array(eq_rhs),
-                      bounds=[(0, None)] * nv, method="highs",
-                      options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+        res = linprog(
+            np.zeros(nv),
+            A_ub=np.array(ub_rows) if ub_rows else None,
+            b_ub=np.array(ub_rhs) if ub_rhs else None,
+            A_eq=np.array(eq_rows),
+            b_eq=np.array(eq_rhs),
+            bounds=[(0, None)] * nv,
+            method="highs",
+            options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+        )
         return res.x if res.status == 0 else None
 
     def result(self, sol: np.ndarray) -> ThinFlow:
         """Package a solution vector (x, l) as a :class:`ThinFlow` (tiny negative round-off clipped to 0)."""
         x = {k: max(0.0, float(sol[self.ei[k]])) for k in self.edges}
         labels = {v: max(0.0, float(sol[self.ni[v]])) for v in self.nodes}
-        return ThinFlow(x, labels, frozenset(self.edges), frozenset(self.resetting), self.value,
-                        self.source, self.sink)
+        return ThinFlow(x, labels, frozenset(self.edges), frozenset(self.resetting), self.value, self.source, self.sink)
 
     def modes_from(self, sol: np.ndarray, tol: float = 1e-6) -> dict[str, str]:
         """Read the edge modes off an (approximate) solution."""
@@ -191,7 +197,7 @@ def _silenced_stdout():
     sys.stdout.flush()
     try:
         saved = os.dup(1)
-    except OSError:          # no real stdout (some embedded interpreters): nothing to silence
+    except OSError:  # no real stdout (some embedded interpreters): nothing to silence
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -228,28 +234,32 @@ def _solve_milp(p: _Problem) -> np.ndarray:
         hi.append(b)
     for k in p.edges:
         x, lv, lw, nu, y = p.ei[k], p.ni[p.tail[k]], p.ni[p.head[k]], p.nu[k], yi[k]
-        add({x: 1.0, y: -p.value}, -np.inf, 0.0)                     # flow only on tight edges
+        add({x: 1.0, y: -p.value}, -np.inf, 0.0)  # flow only on tight edges
         if k in p.resetting:
-            add({lw: 1.0, x: -1 / nu}, -np.inf, 0.0)                 # l_w <= x/nu
-            add({lw: 1.0, x: -1 / nu, y: -big}, -big, np.inf)         # tight => l_w >= x/nu
+            add({lw: 1.0, x: -1 / nu}, -np.inf, 0.0)  # l_w <= x/nu
+            add({lw: 1.0, x: -1 / nu, y: -big}, -big, np.inf)  # tight => l_w >= x/nu
         else:
             z = zi[k]
-            add({x: 1 / nu, lv: -1.0, z: -big}, -big, np.inf)         # z=1 => x/nu >= l_v
-            add({lv: 1.0, x: -1 / nu, z: big}, 0.0, np.inf)           # z=0 => l_v >= x/nu
-            add({lw: 1.0, lv: -1.0, z: -big}, -np.inf, 0.0)           # l_w <= l_v + big z
-            add({lw: 1.0, x: -1 / nu, z: big}, -np.inf, big)          # l_w <= x/nu + big (1-z)
-            add({lw: 1.0, lv: -1.0, y: -big}, -big, np.inf)           # tight => l_w >= l_v
-            add({lw: 1.0, x: -1 / nu, y: -big}, -big, np.inf)         # tight => l_w >= x/nu
+            add({x: 1 / nu, lv: -1.0, z: -big}, -big, np.inf)  # z=1 => x/nu >= l_v
+            add({lv: 1.0, x: -1 / nu, z: big}, 0.0, np.inf)  # z=0 => l_v >= x/nu
+            add({lw: 1.0, lv: -1.0, z: -big}, -np.inf, 0.0)  # l_w <= l_v + big z
+            add({lw: 1.0, x: -1 / nu, z: big}, -np.inf, big)  # l_w <= x/nu + big (1-z)
+            add({lw: 1.0, lv: -1.0, y: -big}, -big, np.inf)  # tight => l_w >= l_v
+            add({lw: 1.0, x: -1 / nu, y: -big}, -big, np.inf)  # tight => l_w >= x/nu
     for w in p.nodes:
         if w != p.source and p.incoming[w]:
-            add({yi[k]: 1.0 for k in p.incoming[w]}, 1.0, np.inf)     # the minimum is attained
+            add({yi[k]: 1.0 for k in p.incoming[w]}, 1.0, np.inf)  # the minimum is attained
     lb = np.zeros(nv)
     ub = np.concatenate([np.full(p.m, p.value), np.full(p.n, p.M), np.ones(nv - p.m - p.n)])
     lb[p.ni[p.source]] = ub[p.ni[p.source]] = 1.0
     integrality = np.concatenate([np.zeros(p.m + p.n), np.ones(nv - p.m - p.n)])
     with _silenced_stdout():
-        res = milp(np.zeros(nv), constraints=LinearConstraint(np.array(rows), lo, hi), integrality=integrality,
-                   bounds=Bounds(lb, ub))
+        res = milp(
+            np.zeros(nv),
+            constraints=LinearConstraint(np.array(rows), lo, hi),
+            integrality=integrality,
+            bounds=Bounds(lb, ub),
+        )
     if res.status != 0:
         raise RuntimeError(f"thin-flow MILP failed: {res.message}")
     return res.x[: p.m + p.n]
@@ -257,8 +267,9 @@ def _solve_milp(p: _Problem) -> np.ndarray:
 
 def _solve_enumerate(p: _Problem) -> np.ndarray:
     """Try every assignment of edge modes (exponential; tiny graphs only)."""
-    options = {k: ([TIGHT_QUEUE, NOT_TIGHT] if k in p.resetting else [TIGHT_LABEL, TIGHT_FLOW, NOT_TIGHT])
-               for k in p.edges}
+    options = {
+        k: ([TIGHT_QUEUE, NOT_TIGHT] if k in p.resetting else [TIGHT_LABEL, TIGHT_FLOW, NOT_TIGHT]) for k in p.edges
+    }
     for combo in itertools.product(*(options[k] for k in p.edges)):
         modes = dict(zip(p.edges, combo))
         if any(w != p.source and not any(modes[k] != NOT_TIGHT for k in p.incoming[w]) for w in p.nodes):
@@ -281,12 +292,10 @@ def _from_hint(p: _Problem, hint: ThinFlow, max_changed: int = 4) -> np.ndarray 
     changed = [k for k in p.edges if k not in hint.active or (k in hint.resetting) != (k in p.resetting)]
     if len(changed) > max_changed:
         return None
-    options = [[TIGHT_QUEUE, NOT_TIGHT] if k in p.resetting else [TIGHT_LABEL, TIGHT_FLOW, NOT_TIGHT]
-               for k in changed]
+    options = [[TIGHT_QUEUE, NOT_TIGHT] if k in p.resetting else [TIGHT_LABEL, TIGHT_FLOW, NOT_TIGHT] for k in changed]
     for combo in itertools.product(*options):
         modes = {**base, **dict(zip(changed, combo))}
-        if any(w != p.source and p.incoming[w] and all(modes[k] == NOT_TIGHT for k in p.incoming[w])
-               for w in p.nodes):
+        if any(w != p.source and p.incoming[w] and all(modes[k] == NOT_TIGHT for k in p.incoming[w]) for w in p.nodes):
             continue
         sol = p.mode_lp(modes)
         if sol is not None:
@@ -294,9 +303,17 @@ def _from_hint(p: _Problem, hint: ThinFlow, max_changed: int = 4) -> np.ndarray 
     return None
 
 
-def thin_flow(G: nx.MultiDiGraph, active: Iterable[str], resetting: Iterable[str], value: float,
-              source: str | None = None, sink: str | None = None, method: str = "milp",
-              tol: float = 1e-7, hint: ThinFlow | None = None) -> ThinFlow:
+def thin_flow(
+    G: nx.MultiDiGraph,
+    active: Iterable[str],
+    resetting: Iterable[str],
+    value: float,
+    source: str | None = None,
+    sink: str | None = None,
+    method: str = "milp",
+    tol: float = 1e-7,
+    hint: ThinFlow | None = None,
+) -> ThinFlow:
     """Compute a normalised thin flow with resetting on ``(E', E*)`` with flow value ``value`` (= u_0).
 
     ``method`` is ``"milp"`` (default) or ``"enumerate"``. With a ``hint`` (typically the thin flow of the

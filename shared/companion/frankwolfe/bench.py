@@ -31,11 +31,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def step_time_ratio(model_factory: Callable[[], nn.Module] | None = None, batch_size: int = 128,
-                    repeats: int = 300, constraint: str = "l2", rescale: str = "diameter", *,
-                    width: float = 30.0, warmup: int = 20, input_shape: Sequence[int] = (64,),
-                    num_classes: int = 10, device: str | torch.device = "cpu", seed: int = 0,
-                    threads: int | None = None, clock: str = "wall", **constraint_options: Any) -> dict[str, Any]:
+def step_time_ratio(
+    model_factory: Callable[[], nn.Module] | None = None,
+    batch_size: int = 128,
+    repeats: int = 300,
+    constraint: str = "l2",
+    rescale: str = "diameter",
+    *,
+    width: float = 30.0,
+    warmup: int = 20,
+    input_shape: Sequence[int] = (64,),
+    num_classes: int = 10,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    threads: int | None = None,
+    clock: str = "wall",
+    **constraint_options: Any,
+) -> dict[str, Any]:
     """Median wall-clock time of ``optimizer.step()`` and of a full iteration (zero_grad + forward + backward +
     step) for :class:`~companion.frankwolfe.SFW` (per-tensor ``constraint`` regions of width ``width``, momentum
     0.9, ``rescale``, lr 0.1) and for ``torch.optim.SGD(lr=0.1, momentum=0.9)``, on two copies of the same model
@@ -56,15 +68,40 @@ def step_time_ratio(model_factory: Callable[[], nn.Module] | None = None, batch_
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _measure(model_factory, batch_size, repeats, constraint, rescale, width, warmup, input_shape,
-                        num_classes, device, seed, constraint_options,
-                        time.perf_counter if clock == "wall" else time.thread_time)
+        return _measure(
+            model_factory,
+            batch_size,
+            repeats,
+            constraint,
+            rescale,
+            width,
+            warmup,
+            input_shape,
+            num_classes,
+            device,
+            seed,
+            constraint_options,
+            time.perf_counter if clock == "wall" else time.thread_time,
+        )
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _measure(model_factory, batch_size, repeats, constraint, rescale, width, warmup, input_shape, num_classes,
-             device, seed, constraint_options, now) -> dict[str, Any]:
+def _measure(
+    model_factory,
+    batch_size,
+    repeats,
+    constraint,
+    rescale,
+    width,
+    warmup,
+    input_shape,
+    num_classes,
+    device,
+    seed,
+    constraint_options,
+    now,
+) -> dict[str, Any]:
     dev = torch.device(device)
     factory = model_factory or testbed_mlp
     gen = torch.Generator().manual_seed(seed)

@@ -60,6 +60,7 @@ __all__ = [
 # small helpers
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 def _tiny(dtype: torch.dtype) -> float:
     """Smallest positive normal number of ``dtype``; used to guard divisions by ``||g|| ~ 0``."""
     return torch.finfo(dtype).tiny if dtype.is_floating_point else torch.finfo(torch.float32).tiny
@@ -93,8 +94,9 @@ def resolve_k(k: int | float, n: int) -> int:
     elif isinstance(k, numbers.Real):
         kf = float(k)
         if not 0.0 < kf <= 1.0:
-            raise ValueError(f"a float k is a fraction of n and must lie in (0, 1]; got {k!r} "
-                             "(pass an int for an absolute count)")
+            raise ValueError(
+                f"a float k is a fraction of n and must lie in (0, 1]; got {k!r} (pass an int for an absolute count)"
+            )
         kk = max(1, math.floor(kf * n + 1e-9))
     else:
         raise TypeError(f"k must be an int or a float, got {type(k).__name__}")
@@ -126,8 +128,8 @@ def _capped_threshold(a: Tensor, s: float, cap: float = math.inf) -> float:
         hi = torch.full_like(lo, n)
         fv = (prefix[hi] - prefix[lo]) - bps * (hi - lo)
     k = int((fv >= s).sum()) - 1  # f is non-increasing: index of the last breakpoint with f >= s
-    fv = fv[max(k, 0): k + 2].tolist() if k >= 0 else fv[:1].tolist()
-    bl = bps[max(k, 0): k + 2].tolist() if k >= 0 else bps[:1].tolist()
+    fv = fv[max(k, 0) : k + 2].tolist() if k >= 0 else fv[:1].tolist()
+    bl = bps[max(k, 0) : k + 2].tolist() if k >= 0 else bps[:1].tolist()
     if k < 0:
         if finite:
             raise ValueError(f"sum of clamp(a - lam, 0, {cap}) can never reach {s}")
@@ -157,8 +159,9 @@ def _isotonic_decreasing(y: list[float]) -> list[float]:
     return out
 
 
-def _newton_increasing(fun: Callable[[Tensor], tuple[Tensor, Tensor]], lo: Tensor, hi: Tensor, x: Tensor,
-                       iters: int = 200) -> Tensor:
+def _newton_increasing(
+    fun: Callable[[Tensor], tuple[Tensor, Tensor]], lo: Tensor, hi: Tensor, x: Tensor, iters: int = 200
+) -> Tensor:
     """Elementwise root of an increasing function with ``fun(lo) <= 0 <= fun(hi)`` (``rtsafe``): a Newton step
     when it stays inside the current bracket and shrinks fast enough, a bisection step otherwise, so the bracket at
     least halves every two iterations.  Elements freeze once their Newton correction is at round-off level."""
@@ -174,8 +177,11 @@ def _newton_increasing(fun: Callable[[Tensor], tuple[Tensor, Tensor]], lo: Tenso
         converged = (f == 0) | ((step - x).abs() <= 1e-15 * x.abs() + atol) | (hi - lo <= 1e-15 * hi.abs() + atol)
         done = done | converged
         ok = (step >= lo) & (step <= hi) & torch.isfinite(step) & ((2 * f).abs() <= (dx_old * df).abs())
-        new = torch.where(done, torch.where(converged & torch.isfinite(step) & (step >= lo) & (step <= hi), step, x),
-                          torch.where(ok, step, 0.5 * (lo + hi)))
+        new = torch.where(
+            done,
+            torch.where(converged & torch.isfinite(step) & (step >= lo) & (step <= hi), step, x),
+            torch.where(ok, step, 0.5 * (lo + hi)),
+        )
         dx_old = (new - x).abs()
         x = new
         if bool(done.all()):
@@ -186,6 +192,7 @@ def _newton_increasing(fun: Callable[[Tensor], tuple[Tensor, Tensor]], lo: Tenso
 # ----------------------------------------------------------------------------------------------------------------------
 # the interface
 # ----------------------------------------------------------------------------------------------------------------------
+
 
 class Region(abc.ABC):
     """A compact convex feasible region ``C`` in ``R^n`` with radius ``tau`` (as in Pokutta, Spiegel & Zimmer 2020).
@@ -248,8 +255,9 @@ class Region(abc.ABC):
         return self._lmo(g.reshape(-1)).reshape(g.shape)
 
     @classmethod
-    def lmo_batch(cls, regions: Sequence["Region"], grads: Sequence[Tensor],
-                  norms: Tensor | None = None) -> list[Tensor]:
+    def lmo_batch(
+        cls, regions: Sequence["Region"], grads: Sequence[Tensor], norms: Tensor | None = None
+    ) -> list[Tensor]:
         """LMOs of several regions of this class, one tensor each (batched with ``_foreach`` kernels where a
         subclass implements ``_lmo_batch``).  ``norms`` may carry the stacked L2 norms of ``grads`` when already
         known."""
@@ -267,8 +275,9 @@ class Region(abc.ABC):
         return [r._lmo(g.reshape(-1)).reshape(g.shape) for r, g in zip(regions, grads)]
 
     @classmethod
-    def _fused_update(cls, regions: list["Region"], params: list[Tensor], ms: list[Tensor], lr: float,
-                      rescale: str) -> bool:
+    def _fused_update(
+        cls, regions: list["Region"], params: list[Tensor], ms: list[Tensor], lr: float, rescale: str
+    ) -> bool:
         """Optional fused Frank-Wolfe update ``theta <- (1 - alpha) theta + alpha LMO(m)`` for per-tensor regions of
         this class that never materialises ``v``; returns ``False`` (the default) to use the generic path."""
         return False
@@ -330,8 +339,9 @@ class Region(abc.ABC):
 _CONSTANTS: dict[tuple, Tensor] = {}
 
 
-def batch_constants(regions: Sequence[Region], name: str, fn: Callable[[Region], float], dtype: torch.dtype,
-                    device: torch.device) -> Tensor:
+def batch_constants(
+    regions: Sequence[Region], name: str, fn: Callable[[Region], float], dtype: torch.dtype, device: torch.device
+) -> Tensor:
     """``torch.tensor([fn(r) for r in regions])``, cached per (name, regions, dtype, device) so that the optimizer
     step does not rebuild small constant tensors every iteration.  Regions are treated as immutable values (hashed
     by identity): build a new region instead of changing ``radius`` in place."""
@@ -348,16 +358,18 @@ def batch_constants(regions: Sequence[Region], name: str, fn: Callable[[Region],
 _DIAMETER_FACTORS: dict[tuple, tuple[list[Tensor], Tensor, Tensor]] = {}
 
 
-def _l2_diameter_factors(regions: Sequence[Region], lr: float, dtype: torch.dtype,
-                         device: torch.device) -> tuple[list[Tensor], Tensor, Tensor]:
+def _l2_diameter_factors(
+    regions: Sequence[Region], lr: float, dtype: torch.dtype, device: torch.device
+) -> tuple[list[Tensor], Tensor, Tensor]:
     """For L2 balls under ``diameter`` rescaling: ``1 - alpha`` per tensor (as 0-dim tensors: that ``_foreach_mul_``
     overload is faster than a list of floats), ``-alpha tau = -min(tau, lr/2)`` and the norm floors; memoised for
     the last few learning rates (schedulers change the rate every step)."""
     key = (tuple(regions), lr, dtype, device)
     value = _DIAMETER_FACTORS.get(key)
     if value is None:
-        keep = torch.tensor([0.0 if lr >= r.diameter else 1.0 - lr / r.diameter for r in regions], dtype=dtype,
-                            device=device)
+        keep = torch.tensor(
+            [0.0 if lr >= r.diameter else 1.0 - lr / r.diameter for r in regions], dtype=dtype, device=device
+        )
         num = torch.tensor([-min(r.radius, lr / 2.0) for r in regions], dtype=dtype, device=device)
         floors = torch.tensor([_norm_floor(dtype, r.n) for r in regions], dtype=dtype, device=device)
         value = (list(keep.unbind()), num, floors)
@@ -394,6 +406,7 @@ def register_region(*names: str) -> Callable[[type[Region]], type[Region]]:
 # ----------------------------------------------------------------------------------------------------------------------
 # norm balls
 # ----------------------------------------------------------------------------------------------------------------------
+
 
 @register_region("lp")
 class LpBall(Region):
@@ -450,6 +463,7 @@ class LpBall(Region):
 
         def z_of(lam: Tensor) -> Tensor:
             if p >= 2.0:  # h convex in z: Newton from the right converges monotonically
+
                 def h(z: Tensor) -> tuple[Tensor, Tensor]:
                     return z + lam * p * z.pow(p - 1.0) - a, 1.0 + lam * p * (p - 1.0) * z.pow(p - 2.0)
 
@@ -509,8 +523,9 @@ class L2Ball(Region):
         return list(torch._foreach_mul(grads, list((radii / torch.maximum(norms, floors)).unbind())))
 
     @classmethod
-    def _fused_update(cls, regions: list[Region], params: list[Tensor], ms: list[Tensor], lr: float,
-                      rescale: str) -> bool:
+    def _fused_update(
+        cls, regions: list[Region], params: list[Tensor], ms: list[Tensor], lr: float, rescale: str
+    ) -> bool:
         """``theta <- (1 - alpha) theta - (alpha tau / ||m||) m`` in two in-place ``_foreach`` kernels, for the
         rescalings whose ``alpha`` does not depend on ``theta`` (``none``, ``diameter``, ``fast_gradient``).
         With ``D = 2 tau``: ``alpha tau = min(tau, lr/2)`` (diameter) and ``min(tau, lr ||m||)`` (fast_gradient)."""
@@ -524,8 +539,10 @@ class L2Ball(Region):
             torch._foreach_mul_(params, keep)
             torch._foreach_addcmul_(params, ms, list(coef.unbind()))
             return True
-        norms = torch.maximum(torch.stack(torch._foreach_norm(ms)),
-                              batch_constants(regions, "norm_floor", lambda r: _norm_floor(dt, r.n), dt, dev))
+        norms = torch.maximum(
+            torch.stack(torch._foreach_norm(ms)),
+            batch_constants(regions, "norm_floor", lambda r: _norm_floor(dt, r.n), dt, dev),
+        )
         if rescale == "none":
             alpha = min(1.0, max(lr, 0.0))
             coef = batch_constants(regions, "-radius", lambda r: -r.radius, dt, dev) * alpha / norms
@@ -600,8 +617,12 @@ class LInfBall(Region):
         return 2.0 * self.radius * math.sqrt(self.n)
 
     @classmethod
-    def radius_for_diameter(cls, diameter: float, n: int,  # type: ignore[override]
-                            zero_gradient: str = "positive") -> float:
+    def radius_for_diameter(
+        cls,
+        diameter: float,
+        n: int,  # type: ignore[override]
+        zero_gradient: str = "positive",
+    ) -> float:
         return diameter / (2.0 * math.sqrt(n))
 
     def _lmo(self, g: Tensor) -> Tensor:
@@ -635,6 +656,7 @@ class LInfBall(Region):
 # ----------------------------------------------------------------------------------------------------------------------
 # K-sparse polytope and K-norm ball
 # ----------------------------------------------------------------------------------------------------------------------
+
 
 @register_region("ksparse")
 class KSparsePolytope(Region):
@@ -763,6 +785,7 @@ class KNormBall(Region):
 # ----------------------------------------------------------------------------------------------------------------------
 # simplices and permutahedron
 # ----------------------------------------------------------------------------------------------------------------------
+
 
 @register_region("unit_simplex")
 class UnitSimplex(Region):
@@ -909,8 +932,9 @@ class Permutahedron(Region):
         return out.to(x.dtype).reshape(x.shape)
 
 
-def make_region(kind: str, n: int, *, radius: float | None = None, diameter: float | None = None,
-                **options: Any) -> Region:
+def make_region(
+    kind: str, n: int, *, radius: float | None = None, diameter: float | None = None, **options: Any
+) -> Region:
     """A region of the registered ``kind`` (``l1``, ``l2``, ``lp``, ``linf``, ``ksparse``, ``knorm``,
     ``unit_simplex``, ``probability_simplex``, ``permutahedron``) over ``n`` entries, sized by exactly one of
     ``radius`` or ``diameter``; ``options`` are the class's extra arguments (``p``, ``k``, ``zero_gradient``)."""
@@ -927,6 +951,7 @@ def make_region(kind: str, n: int, *, radius: float | None = None, diameter: flo
 # ----------------------------------------------------------------------------------------------------------------------
 # sizing
 # ----------------------------------------------------------------------------------------------------------------------
+
 
 @torch.no_grad()
 def init_norms(module: nn.Module, draws: int = 100) -> dict[str, float]:
@@ -979,10 +1004,18 @@ def _owned_parameters(model: nn.Module) -> list[tuple[nn.Module, str, nn.Paramet
     return out
 
 
-def constraints_for(model: nn.Module, kind: str | Callable[[nn.Module, str, Tensor], str] = "l2",
-                    width: float = 30.0, mode: str = "initialization", *, p: float | None = None,
-                    k: int | float | None = None, global_: bool = False, draws: int = 100,
-                    **options: Any) -> list[dict[str, Any]]:
+def constraints_for(
+    model: nn.Module,
+    kind: str | Callable[[nn.Module, str, Tensor], str] = "l2",
+    width: float = 30.0,
+    mode: str = "initialization",
+    *,
+    p: float | None = None,
+    k: int | float | None = None,
+    global_: bool = False,
+    draws: int = 100,
+    **options: Any,
+) -> list[dict[str, Any]]:
     """Parameter groups with one feasible region per parameter tensor -- **all** trainable parameters, biases and
     BatchNorm included, as paper 1 does -- ready for :class:`~companion.frankwolfe.SFW`.
 
@@ -1050,6 +1083,7 @@ def constraints_for(model: nn.Module, kind: str | Callable[[nn.Module, str, Tens
 # applying regions to parameter groups
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 def iter_units(obj: Any) -> Iterable[tuple[list[Tensor], Region, bool]]:
     """The (tensors, region, joint) units of parameter groups, an optimizer, or a mapping ``param -> region``.
 
@@ -1058,8 +1092,10 @@ def iter_units(obj: Any) -> Iterable[tuple[list[Tensor], Region, bool]]:
     if isinstance(obj, torch.optim.Optimizer):
         groups: Iterable[Any] = obj.param_groups
     elif isinstance(obj, nn.Module):
-        raise TypeError("a module carries no regions: pass the groups returned by constraints_for(model, ...), "
-                        "the optimizer, or a mapping param -> region")
+        raise TypeError(
+            "a module carries no regions: pass the groups returned by constraints_for(model, ...), "
+            "the optimizer, or a mapping param -> region"
+        )
     elif isinstance(obj, Mapping):
         groups = [{"params": list(obj.keys()), "regions": list(obj.values())}]
     else:
@@ -1095,5 +1131,6 @@ def make_feasible_(obj: Any) -> None:
 def max_gauge(obj: Any) -> float:
     """The largest gauge over all units of ``obj`` (``<= 1`` means every parameter is feasible for regions that
     contain the origin)."""
-    return max(region.gauge_joint(tensors) if joint else region.gauge(tensors[0])
-               for tensors, region, joint in iter_units(obj))
+    return max(
+        region.gauge_joint(tensors) if joint else region.gauge(tensors[0]) for tensors, region, joint in iter_units(obj)
+    )

@@ -50,6 +50,7 @@ MOMENTUM_STYLES = ("convex", "undampened")
 # parameter groups with regions
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 def attach_regions(params: Any, constraints: Any = None) -> list[dict[str, Any]]:
     """Parameter groups with regions attached.
 
@@ -89,7 +90,7 @@ def attach_regions(params: Any, constraints: Any = None) -> list[dict[str, Any]]
             raise ValueError(f"{total} parameters but {len(regions)} regions")
         start = 0
         for g in groups:
-            g["regions"] = regions[start:start + len(g["params"])]
+            g["regions"] = regions[start : start + len(g["params"])]
             g.pop("region", None)
             start += len(g["params"])
     return groups
@@ -142,8 +143,10 @@ def _stack(scalars: Sequence[Tensor]) -> Tensor:
 # the Frank-Wolfe update
 # ----------------------------------------------------------------------------------------------------------------------
 
-def _lmo_per_tensor(regions: Sequence[Region], directions: Sequence[Tensor],
-                    norms: Tensor | None = None) -> list[Tensor]:
+
+def _lmo_per_tensor(
+    regions: Sequence[Region], directions: Sequence[Tensor], norms: Tensor | None = None
+) -> list[Tensor]:
     """LMOs of per-tensor regions, batched per region class (``Region.lmo_batch``); ``norms``: the stacked L2
     norms of ``directions`` when already known."""
     if len({type(r) for r in regions}) == 1:
@@ -160,8 +163,14 @@ def _lmo_per_tensor(regions: Sequence[Region], directions: Sequence[Tensor],
     return out  # type: ignore[return-value]
 
 
-def frank_wolfe_update_(params: Sequence[Tensor], directions: Sequence[Tensor],
-                        regions: Sequence[Region] | Region, *, lr: float, rescale: str = "diameter") -> None:
+def frank_wolfe_update_(
+    params: Sequence[Tensor],
+    directions: Sequence[Tensor],
+    regions: Sequence[Region] | Region,
+    *,
+    lr: float,
+    rescale: str = "diameter",
+) -> None:
     """One Frank-Wolfe step in place: ``v = LMO(m)``, ``theta <- (1 - alpha) theta + alpha v``.
 
     ``regions``: one region per tensor, or a single region over the concatenation of ``params`` (global).
@@ -183,8 +192,9 @@ def frank_wolfe_update_(params: Sequence[Tensor], directions: Sequence[Tensor],
         _fw_update(list(params), list(directions), regions, lr, rescale)
 
 
-def _fw_update(params: list[Tensor], ms: list[Tensor], regions: Sequence[Region] | Region, lr: float,
-               rescale: str) -> None:
+def _fw_update(
+    params: list[Tensor], ms: list[Tensor], regions: Sequence[Region] | Region, lr: float, rescale: str
+) -> None:
     """Body of :func:`frank_wolfe_update_` (grad mode left to the caller)."""
     if not params:
         return
@@ -194,7 +204,8 @@ def _fw_update(params: list[Tensor], ms: list[Tensor], regions: Sequence[Region]
     if not joint:
         cls = type(regions[0])  # type: ignore[index]
         if all(type(r) is cls for r in regions) and cls._fused_update(  # type: ignore[union-attr]
-                regions if isinstance(regions, list) else list(regions), params, ms, lr, rescale):  # type: ignore
+            regions if isinstance(regions, list) else list(regions), params, ms, lr, rescale
+        ):  # type: ignore
             return
     # ||m|| (per tensor) is needed by the gradient rescalings and by the L2 oracle: compute it once.
     m_norms = _stack(torch._foreach_norm(ms)) if rescale in ("gradient", "fast_gradient") else None
@@ -225,8 +236,13 @@ def _fw_update(params: list[Tensor], ms: list[Tensor], regions: Sequence[Region]
         if joint:
             half = torch.full((1,), max(diameters[0] / 2.0, tiny), dtype=m_norms.dtype, device=dev)
         else:
-            half = batch_constants(regions, "half_diameter", lambda r: max(r.diameter / 2.0, tiny),  # type: ignore
-                                   m_norms.dtype, dev)
+            half = batch_constants(
+                regions,
+                "half_diameter",
+                lambda r: max(r.diameter / 2.0, tiny),  # type: ignore
+                m_norms.dtype,
+                dev,
+            )
         alpha = (m_norms * lr / half).clamp_(0.0, 1.0)
         weights = [alpha[0]] * len(params) if joint else list(alpha.unbind())
         torch._foreach_lerp_(params, vs, weights)
@@ -288,6 +304,7 @@ class _FrankWolfeBase(Optimizer):
 # SFW
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 class SFW(_FrankWolfeBase):
     """Stochastic Frank-Wolfe with momentum (Pokutta, Spiegel, Zimmer 2020).
 
@@ -308,15 +325,25 @@ class SFW(_FrankWolfeBase):
     (:meth:`make_feasible_`).
     """
 
-    def __init__(self, params: Any, constraints: Any = None, lr: float = 0.1, momentum: float = 0.9,
-                 momentum_style: str = "convex", rescale: str | None = "diameter"):
+    def __init__(
+        self,
+        params: Any,
+        constraints: Any = None,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        momentum_style: str = "convex",
+        rescale: str | None = "diameter",
+    ):
         if lr < 0:
             raise ValueError(f"invalid learning rate {lr}")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
-        defaults = dict(lr=lr, momentum=momentum,
-                        momentum_style=_check_choice("momentum_style", momentum_style, MOMENTUM_STYLES),
-                        rescale=_check_choice("rescale", rescale, RESCALE_MODES))
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            momentum_style=_check_choice("momentum_style", momentum_style, MOMENTUM_STYLES),
+            rescale=_check_choice("rescale", rescale, RESCALE_MODES),
+        )
         super().__init__(params, constraints, defaults)
 
     def _momentum(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
@@ -398,6 +425,7 @@ class SFW(_FrankWolfeBase):
 # AdaSFW
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 def _dot(xs: Sequence[Tensor], ys: Sequence[Tensor]) -> Tensor:
     return sum((torch.sum(x * y) for x, y in zip(xs, ys)), torch.zeros((), dtype=xs[0].dtype, device=xs[0].device))
 
@@ -416,16 +444,29 @@ class AdaSFW(_FrankWolfeBase):
     Defaults: ``inner_steps = 2``, ``lr = 0.01``, ``delta = 1e-8``, ``momentum = 0.9``.
     """
 
-    def __init__(self, params: Any, constraints: Any = None, lr: float = 0.01, inner_steps: int = 2,
-                 delta: float = 1e-8, momentum: float = 0.9, momentum_style: str = "convex"):
+    def __init__(
+        self,
+        params: Any,
+        constraints: Any = None,
+        lr: float = 0.01,
+        inner_steps: int = 2,
+        delta: float = 1e-8,
+        momentum: float = 0.9,
+        momentum_style: str = "convex",
+    ):
         if lr <= 0:
             raise ValueError(f"invalid learning rate {lr}")
         if inner_steps < 1:
             raise ValueError("inner_steps must be >= 1")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
-        defaults = dict(lr=lr, inner_steps=int(inner_steps), delta=delta, momentum=momentum,
-                        momentum_style=_check_choice("momentum_style", momentum_style, MOMENTUM_STYLES))
+        defaults = dict(
+            lr=lr,
+            inner_steps=int(inner_steps),
+            delta=delta,
+            momentum=momentum,
+            momentum_style=_check_choice("momentum_style", momentum_style, MOMENTUM_STYLES),
+        )
         super().__init__(params, constraints, defaults)
 
     _momentum = SFW._momentum
@@ -467,19 +508,27 @@ class AdaSFW(_FrankWolfeBase):
 # projected SGD
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 class ProjectedSGD(_FrankWolfeBase):
     """SGD step (PyTorch semantics: weight decay, momentum with dampening, optional Nesterov), then the exact
     Euclidean projection of every tensor onto its region (L1 sort-based, L2 rescaling, L-inf
     clamping, the other regions as in :mod:`~companion.frankwolfe.constraints`)."""
 
-    def __init__(self, params: Any, constraints: Any = None, lr: float = 0.1, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+    def __init__(
+        self,
+        params: Any,
+        constraints: Any = None,
+        lr: float = 0.1,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError("lr, momentum and weight_decay must be non-negative")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, constraints, defaults)
 
     @torch.no_grad()
@@ -514,14 +563,16 @@ class ProjectedSGD(_FrankWolfeBase):
 # variance-reduced stochastic Frank-Wolfe
 # ----------------------------------------------------------------------------------------------------------------------
 
+
 class _VarianceReducedFW(_FrankWolfeBase):
     """Base of SVRF / SPIDER-FW / ORGFW: gradient estimates from closures at stored iterates, then a Frank-Wolfe
     step with the estimate in place of the momentum (no extra momentum)."""
 
     needs_closure = True  # companion.train.fit passes the minibatch closure to step()
 
-    def __init__(self, params: Any, constraints: Any, lr: float, rescale: str | None, batch_size: int | None,
-                 **extra: Any):
+    def __init__(
+        self, params: Any, constraints: Any, lr: float, rescale: str | None, batch_size: int | None, **extra: Any
+    ):
         if lr < 0:
             raise ValueError(f"invalid learning rate {lr}")
         defaults = dict(lr=lr, rescale=_check_choice("rescale", rescale, RESCALE_MODES), **extra)
@@ -594,9 +645,18 @@ class SVRF(_VarianceReducedFW):
     value of ``full_gradient()``.  Counting: ``full_batch_size`` per snapshot, ``2 * batch_size`` per other step.
     """
 
-    def __init__(self, params: Any, constraints: Any = None, *, full_gradient: Callable[[], Any],
-                 full_batch_size: int, snapshot_every: int | None, lr: float = 0.1,
-                 rescale: str | None = "diameter", batch_size: int | None = None):
+    def __init__(
+        self,
+        params: Any,
+        constraints: Any = None,
+        *,
+        full_gradient: Callable[[], Any],
+        full_batch_size: int,
+        snapshot_every: int | None,
+        lr: float = 0.1,
+        rescale: str | None = "diameter",
+        batch_size: int | None = None,
+    ):
         super().__init__(params, constraints, lr, rescale, batch_size)
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError("snapshot_every must be >= 1 or None")
@@ -644,9 +704,18 @@ class SpiderFW(_VarianceReducedFW):
         ``g^_t = g^_{t-1} + g_B(theta_t) - g_B(theta_{t-1})``   (``2 * batch_size`` evaluations).
     """
 
-    def __init__(self, params: Any, constraints: Any = None, *, large_gradient: Callable[[], Any],
-                 large_batch_size: int, period: int, lr: float = 0.1, rescale: str | None = "diameter",
-                 batch_size: int | None = None):
+    def __init__(
+        self,
+        params: Any,
+        constraints: Any = None,
+        *,
+        large_gradient: Callable[[], Any],
+        large_batch_size: int,
+        period: int,
+        lr: float = 0.1,
+        rescale: str | None = "diameter",
+        batch_size: int | None = None,
+    ):
         super().__init__(params, constraints, lr, rescale, batch_size)
         if period < 1:
             raise ValueError("period must be >= 1")
@@ -689,8 +758,16 @@ class ORGFW(_VarianceReducedFW):
     ``t = 1``).  ``rho``: a constant in (0, 1] or a function of ``t`` (default :func:`orgfw_rho`, ``t^(-2/3)``).
     """
 
-    def __init__(self, params: Any, constraints: Any = None, *, rho: float | Callable[[int], float] = orgfw_rho,
-                 lr: float = 0.1, rescale: str | None = "diameter", batch_size: int | None = None):
+    def __init__(
+        self,
+        params: Any,
+        constraints: Any = None,
+        *,
+        rho: float | Callable[[int], float] = orgfw_rho,
+        lr: float = 0.1,
+        rescale: str | None = "diameter",
+        batch_size: int | None = None,
+    ):
         super().__init__(params, constraints, lr, rescale, batch_size)
         if not callable(rho) and not 0.0 < float(rho) <= 1.0:
             raise ValueError("a constant rho must lie in (0, 1]")

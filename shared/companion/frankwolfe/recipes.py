@@ -10,9 +10,19 @@ from .constraints import constraints_for, make_feasible_
 from .optimizers import SFW
 
 
-def constrained_sfw(model: nn.Module, kind: str = "l2", width: float = 30.0, *, lr: float = 0.1,
-                    momentum: float = 0.9, momentum_style: str = "convex", rescale: str = "gradient",
-                    mode: str = "initialization", global_: bool = False, **region_options: Any) -> SFW:
+def constrained_sfw(
+    model: nn.Module,
+    kind: str = "l2",
+    width: float = 30.0,
+    *,
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    momentum_style: str = "convex",
+    rescale: str = "gradient",
+    mode: str = "initialization",
+    global_: bool = False,
+    **region_options: Any,
+) -> SFW:
     """SFW over ``model`` with one ``kind`` region per parameter tensor (all of them, biases and BatchNorm
     included, as in the paper), sized by ``width`` (``D_l = 2 w E||theta_l^init||``, as in the official code
     ``ZIB-IOL/StochasticFrankWolfe``), with the initial weights made feasible by gauge rescaling -- the three

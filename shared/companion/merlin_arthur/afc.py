@@ -45,8 +45,9 @@ def toy_agents(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     first_phi = phi_present.float().argmax(1)
     merlin = torch.where(is_a, torch.full((n,), m), first_phi)
     # Morgana: a present phi for A points that have one, else an absent phi (A) or the absent psi (B).
-    morgana = torch.where(is_a, torch.where(phi_present.any(1), first_phi, torch.zeros(n, dtype=torch.long)),
-                          torch.full((n,), m))
+    morgana = torch.where(
+        is_a, torch.where(phi_present.any(1), first_phi, torch.zeros(n, dtype=torch.long)), torch.full((n,), m)
+    )
 
     def arthur(slot: torch.Tensor) -> torch.Tensor:
         value = X[torch.arange(n), slot]
@@ -87,10 +88,18 @@ def toy_measured(m: int, q: float, n_a: int = 1000, n_b: int = 1000) -> dict[str
     kappa = max(afc_kappa(X, y, [(i, 1.0) for i in range(m)], 0), afc_kappa(X, y, [(m, 1.0)], 1))
     h_c = class_entropy(y.numpy())
     naive, true = precision_bound(eps_c, eps_s, 1.0), precision_bound(eps_c, eps_s, kappa)
-    return {"eps_c": eps_c, "eps_s": eps_s, "precision": float(match["precision"].mean()),
-            "precision_b": float(match["precision"][y.numpy() == 0].mean()), "kappa": kappa,
-            "bound_naive": naive, "bound_true": true, "mi_bound_naive": information_bound(naive, h_c),
-            "mi_bound_true": information_bound(true, h_c), "mi": h_c - float(np.mean(match["entropy"]))}
+    return {
+        "eps_c": eps_c,
+        "eps_s": eps_s,
+        "precision": float(match["precision"].mean()),
+        "precision_b": float(match["precision"][y.numpy() == 0].mean()),
+        "kappa": kappa,
+        "bound_naive": naive,
+        "bound_true": true,
+        "mi_bound_naive": information_bound(naive, h_c),
+        "mi_bound_true": information_bound(true, h_c),
+        "mi": h_c - float(np.mean(match["entropy"])),
+    }
 
 
 def toy_closed_form(m: int, q: float, n_a: int = 1000, n_b: int = 1000) -> dict[str, float]:
@@ -101,6 +110,15 @@ def toy_closed_form(m: int, q: float, n_a: int = 1000, n_b: int = 1000) -> dict[
     h_c = binary_entropy(n_a / (n_a + n_b))
     naive = 1.0 - q / (1.0 + q)
     true = 1.0 - m * q / (1.0 + m * q)
-    return {"eps_c": 0.0, "eps_s": q, "precision": prec, "precision_b": p_b, "kappa": float(m),
-            "bound_naive": naive, "bound_true": true, "mi_bound_naive": information_bound(naive, h_c),
-            "mi_bound_true": information_bound(true, h_c), "mi": h_c - n_b / (n_a + n_b) * binary_entropy(p_b)}
+    return {
+        "eps_c": 0.0,
+        "eps_s": q,
+        "precision": prec,
+        "precision_b": p_b,
+        "kappa": float(m),
+        "bound_naive": naive,
+        "bound_true": true,
+        "mi_bound_naive": information_bound(naive, h_c),
+        "mi_bound_true": information_bound(true, h_c),
+        "mi": h_c - n_b / (n_a + n_b) * binary_entropy(p_b),
+    }

@@ -79,13 +79,18 @@ def prover_loss(logits: Tensor, y: Tensor, role: str) -> Tensor:
 
 
 @torch.no_grad()
-def decisions(arthur: nn.Module, x: Tensor, mask: Tensor, groups: Tensor | None = None,
-              batch_size: int = 4096) -> Tensor:
+def decisions(
+    arthur: nn.Module, x: Tensor, mask: Tensor, groups: Tensor | None = None, batch_size: int = 4096
+) -> Tensor:
     """Arthur's decisions (0, 1 or ``BOTTOM``) on the masked inputs, in eval mode (mode restored)."""
     was = arthur.training
     arthur.eval()
-    out = torch.cat([arthur(apply_mask(x[i:i + batch_size], mask[i:i + batch_size], groups)).argmax(1)
-                     for i in range(0, len(x), batch_size)])
+    out = torch.cat(
+        [
+            arthur(apply_mask(x[i : i + batch_size], mask[i : i + batch_size], groups)).argmax(1)
+            for i in range(0, len(x), batch_size)
+        ]
+    )
     arthur.train(was)
     return out
 
@@ -104,8 +109,14 @@ def completeness_soundness(merlin_dec: Tensor, morgana_dec: Tensor, y: Tensor) -
     per_c = [float(ok[y == c].mean()) for c in (0, 1) if (y == c).any()]
     per_s = [float(wrong[y == c].mean()) for c in (0, 1) if (y == c).any()]
     eps_c, eps_s = 1.0 - min(per_c), max(per_s)
-    return {"completeness": 1.0 - eps_c, "soundness": 1.0 - eps_s, "eps_c": eps_c, "eps_s": eps_s,
-            "completeness_avg": float(ok.mean()), "soundness_avg": 1.0 - float(wrong.mean())}
+    return {
+        "completeness": 1.0 - eps_c,
+        "soundness": 1.0 - eps_s,
+        "eps_c": eps_c,
+        "eps_s": eps_s,
+        "completeness_avg": float(ok.mean()),
+        "soundness_avg": 1.0 - float(wrong.mean()),
+    }
 
 
 def binary_entropy(p: float) -> float:
@@ -144,8 +155,16 @@ def class_entropy(y: Tensor | np.ndarray) -> float:
 
 
 @torch.no_grad()
-def precision_by_matching(X: Tensor, y: Tensor, queries: Tensor, query_masks: Tensor, query_labels: Tensor,
-                          groups: Tensor | None = None, tol: float = 1e-5, chunk: int = 256) -> dict[str, np.ndarray]:
+def precision_by_matching(
+    X: Tensor,
+    y: Tensor,
+    queries: Tensor,
+    query_masks: Tensor,
+    query_labels: Tensor,
+    groups: Tensor | None = None,
+    tol: float = 1e-5,
+    chunk: int = 256,
+) -> dict[str, np.ndarray]:
     """Precision and conditional entropy of features by matching them over a data set (official
     ``main_entropy.py`` / ``EntropyCalculator``, for both classes).
 
@@ -158,15 +177,15 @@ def precision_by_matching(X: Tensor, y: Tensor, queries: Tensor, query_masks: Te
     Xf = X.double()
     prec, ent, cnt = [], [], []
     for s in range(0, len(queries), chunk):
-        q = queries[s:s + chunk].double()
-        m = expand_mask(query_masks[s:s + chunk].double(), groups)
+        q = queries[s : s + chunk].double()
+        m = expand_mask(query_masks[s : s + chunk].double(), groups)
         # sum_j m_j (X_nj - q_j)^2 as matrix products (exact for the book's small integer values)
         d = m @ (Xf * Xf).T - 2.0 * (m * q) @ Xf.T + (m * q * q).sum(1, keepdim=True)  # (Q, N)
         match = d <= tol
         n1 = (match & (y[None, :] == 1)).sum(1).double()
         n = match.sum(1).double()
         p1 = n1 / n.clamp_min(1)
-        yl = query_labels[s:s + chunk].double()
+        yl = query_labels[s : s + chunk].double()
         prec.append((yl * p1 + (1 - yl) * (1 - p1)).numpy())
         ent.append(np.array([binary_entropy(float(p)) for p in p1]))
         cnt.append(n.numpy())

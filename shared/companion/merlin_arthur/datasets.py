@@ -23,22 +23,39 @@ def _balanced_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.
     n = min(int((y == 0).sum()), int((y == 1).sum()))
     keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n] for c in (0, 1)]))
     yk = y[keep]
-    test = np.sort(np.concatenate([rng.permutation(np.flatnonzero(yk == c))[:round(test_fraction * n)]
-                                   for c in (0, 1)]))
+    test = np.sort(
+        np.concatenate([rng.permutation(np.flatnonzero(yk == c))[: round(test_fraction * n)] for c in (0, 1)])
+    )
     train = np.setdiff1d(np.arange(len(keep)), test)
     return keep, train, test
 
 
-def _make(X: np.ndarray, y: np.ndarray, d: int, groups: np.ndarray | None, test_fraction: float, seed: int,
-          name: str, shape=None) -> FeatureData:
+def _make(
+    X: np.ndarray,
+    y: np.ndarray,
+    d: int,
+    groups: np.ndarray | None,
+    test_fraction: float,
+    seed: int,
+    name: str,
+    shape=None,
+) -> FeatureData:
     keep, train, test = _balanced_split(y, test_fraction, seed)
-    return FeatureData(torch.from_numpy(X[keep].astype(np.float32)), torch.from_numpy(y[keep].astype(np.int64)), d,
-                       None if groups is None else torch.from_numpy(groups), torch.from_numpy(train),
-                       torch.from_numpy(test), name, shape)
+    return FeatureData(
+        torch.from_numpy(X[keep].astype(np.float32)),
+        torch.from_numpy(y[keep].astype(np.int64)),
+        d,
+        None if groups is None else torch.from_numpy(groups),
+        torch.from_numpy(train),
+        torch.from_numpy(test),
+        name,
+        shape,
+    )
 
 
-def binarised_digits(pair: tuple[int, int] = (2, 4), threshold: float = 8.0, test_fraction: float = 0.3,
-                     seed: int = 0) -> FeatureData:
+def binarised_digits(
+    pair: tuple[int, int] = (2, 4), threshold: float = 8.0, test_fraction: float = 0.3, seed: int = 0
+) -> FeatureData:
     """scikit-learn's 8x8 digits of two classes (relabelled 0/1), pixels binarised to ±1 (value >= threshold
     -> +1) so that 0 can mean hidden, classes balanced by undersampling, stratified train/test split."""
     data = load_digits()
@@ -70,16 +87,17 @@ def discretised_breast_cancer(bins: int = 3, test_fraction: float = 0.3, seed: i
     data = load_breast_cancer()
     codes, levels = zip(*(quantile_codes(data.data[:, j], bins) for j in range(data.data.shape[1])))
     X, groups = one_hot_blocks(np.stack(codes, 1), list(levels))
-    return _make(X, data.target.astype(np.int64), data.data.shape[1], groups, test_fraction, seed,
-                 "breast_cancer")
+    return _make(X, data.target.astype(np.int64), data.data.shape[1], groups, test_fraction, seed, "breast_cancer")
 
 
-def binarised_mnist(data_root: str, pair: tuple[int, int] = (0, 1), threshold: float = 0.5, seed: int = 0,
-                    test_fraction: float = 0.15) -> FeatureData:
+def binarised_mnist(
+    data_root: str, pair: tuple[int, int] = (0, 1), threshold: float = 0.5, seed: int = 0, test_fraction: float = 0.15
+) -> FeatureData:
     """Two MNIST classes from ``<data_root>/mnist/*.gz`` (train and test files pooled), pixels binarised to
     ±1 at ``threshold`` intensity, classes balanced, stratified split."""
-    tr_x, tr_y, te_x, te_y = (_read_idx(f) for f in _require(Path(data_root).expanduser() / "mnist",
-                                                                 MNIST_FILES, "MNIST"))
+    tr_x, tr_y, te_x, te_y = (
+        _read_idx(f) for f in _require(Path(data_root).expanduser() / "mnist", MNIST_FILES, "MNIST")
+    )
     x = np.concatenate([tr_x, te_x]).reshape(-1, 784) / 255.0
     t = np.concatenate([tr_y, te_y])
     sel = np.isin(t, pair)
@@ -88,9 +106,23 @@ def binarised_mnist(data_root: str, pair: tuple[int, int] = (0, 1), threshold: f
     return _make(X, y, 784, None, test_fraction, seed, f"mnist {pair[0]} vs {pair[1]}", (28, 28))
 
 
-CENSUS_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-                  "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week",
-                  "native-country", "income"]
+CENSUS_COLUMNS = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
+]
 CENSUS_CONTINUOUS = {"age", "education-num", "capital-gain", "capital-loss", "hours-per-week"}
 #: dropped as in the official ``read_census_data`` (fnlwgt, education; relationship and marital-status as
 #: sex-correlated), and sex itself, the target

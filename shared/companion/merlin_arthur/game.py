@@ -11,8 +11,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.loaders import batches
-from .core import (apply_mask, class_entropy, completeness_soundness, decisions, information_bound,
-                   morgana_criterion, precision_bound, precision_by_matching)
+from .core import (
+    apply_mask,
+    class_entropy,
+    completeness_soundness,
+    decisions,
+    information_bound,
+    morgana_criterion,
+    precision_bound,
+    precision_by_matching,
+)
 from .provers import AmortisedProver
 
 
@@ -39,8 +47,9 @@ class FeatureData:
         return self.X[self.test_idx], self.y[self.test_idx]
 
 
-def pretrain_arthur(arthur: nn.Module, X: Tensor, y: Tensor, epochs: int = 10, batch_size: int = 64,
-                    lr: float = 1e-3, seed: int = 0) -> nn.Module:
+def pretrain_arthur(
+    arthur: nn.Module, X: Tensor, y: Tensor, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3, seed: int = 0
+) -> nn.Module:
     """Regular training of Arthur on full inputs (official ``--approach regular``, then
     ``--pretrained_arthur``): cross-entropy of the true class, Adam."""
     opt = torch.optim.Adam(arthur.parameters(), lr=lr)
@@ -62,9 +71,19 @@ class GameHistory:
     morgana_loss: list[float] = field(default_factory=list)
 
 
-def train_min_max(arthur: nn.Module, merlin, morgana, X: Tensor, y: Tensor, gamma: float = 2.0,
-                  epochs: int = 10, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                  groups: Tensor | None = None) -> GameHistory:
+def train_min_max(
+    arthur: nn.Module,
+    merlin,
+    morgana,
+    X: Tensor,
+    y: Tensor,
+    gamma: float = 2.0,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    groups: Tensor | None = None,
+) -> GameHistory:
     """Min-max training: per mini-batch Merlin and Morgana respond to the current (frozen, eval-mode)
     Arthur, then Arthur takes one Adam step on ``CE(A(M(x)), y) + gamma L_morg(A(M^(x)), y)``.
 
@@ -113,15 +132,21 @@ def evaluate_game(arthur: nn.Module, merlin, morgana, data: FeatureData, batch_s
     arthur.eval()
     mk, mh = [], []
     for s in range(0, len(Xt), batch_size):
-        mk.append(merlin(arthur, Xt[s:s + batch_size], yt[s:s + batch_size], "merlin"))
-        mh.append(morgana(arthur, Xt[s:s + batch_size], yt[s:s + batch_size], "morgana"))
+        mk.append(merlin(arthur, Xt[s : s + batch_size], yt[s : s + batch_size], "merlin"))
+        mh.append(morgana(arthur, Xt[s : s + batch_size], yt[s : s + batch_size], "morgana"))
     mk, mh = torch.cat(mk), torch.cat(mh)
     cs = completeness_soundness(decisions(arthur, Xt, mk, data.groups), decisions(arthur, Xt, mh, data.groups), yt)
     match = precision_by_matching(data.X, data.y, Xt, mk, yt, data.groups)
     h_c = class_entropy(data.y.numpy())
     bound = precision_bound(cs["eps_c"], cs["eps_s"])
-    out = {**cs, "bound": bound, "precision": float(match["precision"].mean()),
-           "cond_entropy": float(match["entropy"].mean()), "mean_matches": float(match["count"].mean()),
-           "mi_bound": information_bound(bound, h_c), "mi": h_c - float(match["entropy"].mean()),
-           "n_test": int(len(yt))}
+    out = {
+        **cs,
+        "bound": bound,
+        "precision": float(match["precision"].mean()),
+        "cond_entropy": float(match["entropy"].mean()),
+        "mean_matches": float(match["count"].mean()),
+        "mi_bound": information_bound(bound, h_c),
+        "mi": h_c - float(match["entropy"].mean()),
+        "n_test": int(len(yt)),
+    }
     return {"metrics": out, "merlin_masks": mk, "morgana_masks": mh}

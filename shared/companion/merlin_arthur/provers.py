@@ -70,7 +70,7 @@ class BruteForce:
         split = _linear_head(arthur)
         with frozen(arthur):
             for s in range(0, len(x), per):
-                xb, yb = x[s:s + per], y[s:s + per]
+                xb, yb = x[s : s + per], y[s : s + per]
                 b = len(xb)
                 if split is None:
                     xr = xb.repeat_interleave(len(S), 0)
@@ -78,7 +78,7 @@ class BruteForce:
                 else:
                     logits = self._fast_logits(split, xb, S)
                 loss = prover_loss(logits, yb.repeat_interleave(len(S)), role)
-                best[s:s + b] = loss.reshape(b, len(S)).argmin(1)
+                best[s : s + b] = loss.reshape(b, len(S)).argmin(1)
         return S[best].clone()
 
     def _fast_logits(self, split: tuple[nn.Linear, nn.Module], xb: Tensor, S: Tensor) -> Tensor:
@@ -98,9 +98,13 @@ def _linear_head(arthur: nn.Module) -> tuple[nn.Linear, nn.Module] | None:
     """``(first linear layer, the rest)`` of a :class:`companion.models.small.MLP` Arthur without
     BatchNorm (``Flatten, Linear, ...``), else ``None``."""
     net = getattr(arthur, "net", None)
-    if not isinstance(net, nn.Sequential) or len(net) < 3 or not isinstance(net[0], nn.Flatten) \
-            or not isinstance(net[1], nn.Linear) or any(isinstance(m, nn.modules.batchnorm._BatchNorm)
-                                                      for m in net):
+    if (
+        not isinstance(net, nn.Sequential)
+        or len(net) < 3
+        or not isinstance(net[0], nn.Flatten)
+        or not isinstance(net[1], nn.Linear)
+        or any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net)
+    ):
         return None
     return net[1], net[2:]
 
@@ -172,8 +176,16 @@ class SFWProver:
     (momentum 0.9, ``rescale="none"``), ``iterations`` steps (the official default is 300 with early
     stopping; the book uses fewer, see the chapter)."""
 
-    def __init__(self, d: int, k: int, groups: Tensor | None = None, iterations: int = 50, lr: float = 0.1,
-                 momentum: float = 0.9, seed: int = 0):
+    def __init__(
+        self,
+        d: int,
+        k: int,
+        groups: Tensor | None = None,
+        iterations: int = 50,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        seed: int = 0,
+    ):
         self.d, self.k, self.groups = d, k, groups
         self.iterations, self.lr, self.momentum = iterations, lr, momentum
         self.gen = torch.Generator().manual_seed(seed)
@@ -200,8 +212,16 @@ class AmortisedProver(nn.Module):
     sees the whole ``x``, so it can encode the class in *where* it looks: the cheating that Morgana rules out.
     """
 
-    def __init__(self, in_features: int, d: int, k: int, groups: Tensor | None = None, hidden: int = 64,
-                 lr: float = 1e-3, steps: int = 1):
+    def __init__(
+        self,
+        in_features: int,
+        d: int,
+        k: int,
+        groups: Tensor | None = None,
+        hidden: int = 64,
+        lr: float = 1e-3,
+        steps: int = 1,
+    ):
         super().__init__()
         self.d, self.k, self.groups, self.steps = d, k, groups, steps
         self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, d))
@@ -232,8 +252,7 @@ class AmortisedProver(nn.Module):
 PROVERS = ("brute", "greedy", "sfw", "amortised")
 
 
-def make_prover(name: str, d: int, k: int, in_features: int, groups: Tensor | None = None, seed: int = 0,
-                **options):
+def make_prover(name: str, d: int, k: int, in_features: int, groups: Tensor | None = None, seed: int = 0, **options):
     """A prover by name (``brute``, ``greedy``, ``sfw``, ``amortised``)."""
     if name == "brute":
         return BruteForce(d, k, groups, **options)

@@ -12,8 +12,14 @@ class MLP(nn.Module):
     """``in -> hidden[0] -> ... -> out`` with ReLU, optional BatchNorm1d after every hidden linear layer
     and optional dropout (the paper family's "Simple" MNIST net is 784-512-10 with dropout 0.2)."""
 
-    def __init__(self, in_features: int = 64, hidden: Sequence[int] = (256, 256), num_classes: int = 10,
-                 batch_norm: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_features: int = 64,
+        hidden: Sequence[int] = (256, 256),
+        num_classes: int = 10,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
@@ -43,8 +49,14 @@ class CNNBN(nn.Module):
         def block(cin, cout):
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
-        self.features = nn.Sequential(*block(in_channels, c), *block(c, 2 * c), nn.MaxPool2d(2),
-                                      *block(2 * c, 2 * c), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(
+            *block(in_channels, c),
+            *block(c, 2 * c),
+            nn.MaxPool2d(2),
+            *block(2 * c, 2 * c),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.classifier = nn.Linear(2 * c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,8 +93,7 @@ class _BasicBlock(nn.Module):
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else \
-            nn.Conv2d(cin, cout, 1, stride, bias=False)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact:  # WRN: BN-ReLU-conv, BN-ReLU-conv
@@ -100,8 +111,15 @@ class ResNet(nn.Module):
     Depth = 6n + 2: ResNet-56 is ``n = 9, width = 16``. With ``widen`` and ``preact`` it is the Wide ResNet
     of Zagoruyko & Komodakis (2016): WRN-28-10 is ``n = 4, width = 16, widen = 10, preact = True``."""
 
-    def __init__(self, n: int = 9, width: int = 16, widen: int = 1, in_channels: int = 3, num_classes: int = 10,
-                 preact: bool = False):
+    def __init__(
+        self,
+        n: int = 9,
+        width: int = 16,
+        widen: int = 1,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        preact: bool = False,
+    ):
         super().__init__()
         widths = [width * widen, 2 * width * widen, 4 * width * widen]
         self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)

@@ -9,14 +9,60 @@ and its hypernetwork, the physics-informed DeepONet baseline, PINN residuals and
 """
 
 from .models import DeepONet, HyperNetwork, LowRankMLP, batched_call, deeponet_matching, num_params
-from .pde import (FourierIC, burgers_cole_hopf, burgers_reference, burgers_spectral, fourier_ic, from_samples,
-                  grf_ic, heat_exact, relative_l2)
-from .physics import (Problem, fine_tune, grid, inference_seconds, predict, predict_operator, random_networks,
-                      residual, residual_of, sensor_values, steps_to_reach, train_operator,
-                      train_operator_cached)
+from .pde import (
+    FourierIC,
+    burgers_cole_hopf,
+    burgers_reference,
+    burgers_spectral,
+    fourier_ic,
+    from_samples,
+    grf_ic,
+    heat_exact,
+    relative_l2,
+)
+from .physics import (
+    Problem,
+    fine_tune,
+    grid,
+    inference_seconds,
+    predict,
+    predict_operator,
+    random_networks,
+    residual,
+    residual_of,
+    sensor_values,
+    steps_to_reach,
+    train_operator,
+    train_operator_cached,
+)
 
-__all__ = ["DeepONet", "FourierIC", "HyperNetwork", "LowRankMLP", "Problem", "batched_call", "burgers_cole_hopf",
-           "burgers_reference", "burgers_spectral", "deeponet_matching", "fine_tune", "fourier_ic", "from_samples",
-           "grf_ic", "grid", "heat_exact", "inference_seconds", "num_params", "predict", "predict_operator", "random_networks",
-           "relative_l2", "residual", "residual_of", "sensor_values", "steps_to_reach", "train_operator",
-           "train_operator_cached"]
+__all__ = [
+    "DeepONet",
+    "FourierIC",
+    "HyperNetwork",
+    "LowRankMLP",
+    "Problem",
+    "batched_call",
+    "burgers_cole_hopf",
+    "burgers_reference",
+    "burgers_spectral",
+    "deeponet_matching",
+    "fine_tune",
+    "fourier_ic",
+    "from_samples",
+    "grf_ic",
+    "grid",
+    "heat_exact",
+    "inference_seconds",
+    "num_params",
+    "predict",
+    "predict_operator",
+    "random_networks",
+    "relative_l2",
+    "residual",
+    "residual_of",
+    "sensor_values",
+    "steps_to_reach",
+    "train_operator",
+    "train_operator_cached",
+]

@@ -31,7 +31,7 @@ class LowRankMLP(nn.Module):
     whose hidden matrix is W = U V^T with U, V in R^{h x r} (``rank = None``: a full h x h matrix W).
 
     ``forward(x, t)`` takes points of any shape and returns g of the same shape. The parameters are ordinary
-    ``nn.Parameter``s, so one instance is a standalone network (fine-tuned like any other) and also the
+    ``nn.Parameter`` objects, so one instance is a standalone network (fine-tuned like any other) and also the
     template that :func:`batched_call` fills with regressed parameters.
     """
 
@@ -92,8 +92,9 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh) -> nn.Sequentia
     return nn.Sequential(*layers)
 
 
-def batched_call(template: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor,
-                 t: torch.Tensor) -> torch.Tensor:
+def batched_call(
+    template: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     """Evaluate one network per initial condition: ``params[name]`` has a leading batch dimension B, ``x`` and
     ``t`` are (B, P); returns (B, P) with row i computed by ``template`` carrying the parameters of row i.
 
@@ -106,15 +107,22 @@ def batched_call(template: nn.Module, params: dict[str, torch.Tensor], x: torch.
 
 class HyperNetwork(nn.Module):
     """NPR's parameter regressor H_psi: sensor values u0(s) in R^m -> the parameters theta of a
-    :class:`LowRankMLP` (an MLP m -> width -> ... -> |theta| with tanh).
+    :class:`LowRankMLP` (an MLP ``m -> width -> ... -> |theta|`` with tanh).
 
     The output layer starts with small weights (``out_scale``) and its bias at a freshly initialised solution
     network, so that at initialisation every initial condition gets a reasonable network and the residuals are
     moderate (a large random output layer gives huge residuals).
     """
 
-    def __init__(self, sensors: int = 64, widths: tuple[int, ...] = (128, 128), hidden: int = 32,
-                 rank: int | None = 4, frequencies: int = 1, out_scale: float = 0.1):
+    def __init__(
+        self,
+        sensors: int = 64,
+        widths: tuple[int, ...] = (128, 128),
+        hidden: int = 32,
+        rank: int | None = 4,
+        frequencies: int = 1,
+        out_scale: float = 0.1,
+    ):
         super().__init__()
         self.template = LowRankMLP(hidden, rank, frequencies)
         self.shapes = {name: p.shape for name, p in self.template.named_parameters()}
@@ -129,7 +137,7 @@ class HyperNetwork(nn.Module):
 
     @property
     def regressed(self) -> int:
-        """|theta|: the number of parameters regressed per initial condition."""
+        """``|theta|``: the number of parameters regressed per initial condition."""
         return sum(self.sizes)
 
     def forward(self, sensors: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -151,8 +159,15 @@ class DeepONet(nn.Module):
     The trunk runs at every collocation point and dominates the cost of a PINN step; ``trunk_width`` keeps it
     small and ``width`` (the branch) carries the parameter budget (see :func:`deeponet_matching`)."""
 
-    def __init__(self, sensors: int = 64, width: int = 128, depth: int = 2, latent: int = 32,
-                 trunk_width: int = 32, frequencies: int = 1):
+    def __init__(
+        self,
+        sensors: int = 64,
+        width: int = 128,
+        depth: int = 2,
+        latent: int = 32,
+        trunk_width: int = 32,
+        frequencies: int = 1,
+    ):
         super().__init__()
         self.frequencies = frequencies
         self.branch = mlp([sensors] + [width] * depth + [latent])
@@ -166,15 +181,18 @@ class DeepONet(nn.Module):
         return torch.einsum("bk,bpk->bp", b, tr) + self.bias
 
 
-def deeponet_matching(n_params: int, sensors: int = 64, depth: int = 2, latent: int = 32, trunk_width: int = 32,
-                      frequencies: int = 1) -> DeepONet:
+def deeponet_matching(
+    n_params: int, sensors: int = 64, depth: int = 2, latent: int = 32, trunk_width: int = 32, frequencies: int = 1
+) -> DeepONet:
     """The :class:`DeepONet` whose branch width makes its parameter count closest to ``n_params``."""
-    best = min(range(4, 1025), key=lambda w: abs(_count(w, sensors, depth, latent, trunk_width, frequencies)
-                                                 - n_params))
+    best = min(
+        range(4, 1025), key=lambda w: abs(_count(w, sensors, depth, latent, trunk_width, frequencies) - n_params)
+    )
     return DeepONet(sensors, best, depth, latent, trunk_width, frequencies)
 
 
 def _count(w: int, m: int, depth: int, p: int, tw: int, freq: int) -> int:
     def dense(sizes):
         return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
     return dense([m] + [w] * depth + [p]) + dense([2 * freq + 1] + [tw] * depth + [p]) + 1

@@ -63,8 +63,14 @@ class FourierIC:
         return (self.a / w) @ (1 - np.cos(ph)) + (self.b / w) @ np.sin(ph)
 
 
-def fourier_ic(n: int, K: int = 4, sigma: float = 1.0, decay: float = 1.0, k_min: int = 1,
-               rng: np.random.Generator | int | None = None) -> FourierIC:
+def fourier_ic(
+    n: int,
+    K: int = 4,
+    sigma: float = 1.0,
+    decay: float = 1.0,
+    k_min: int = 1,
+    rng: np.random.Generator | int | None = None,
+) -> FourierIC:
     """In-distribution initial conditions: a_k, b_k ~ N(0, (sigma / k^decay)^2) for k_min <= k <= K, zero below.
 
     ``k_min = 5, K = 8`` gives the higher-mode out-of-distribution family, ``sigma`` doubled the
@@ -76,8 +82,14 @@ def fourier_ic(n: int, K: int = 4, sigma: float = 1.0, decay: float = 1.0, k_min
     return FourierIC(rng.standard_normal((n, K)) * std, rng.standard_normal((n, K)) * std)
 
 
-def grf_ic(n: int, K: int = 16, sigma: float = 25.0, tau: float = 5.0, alpha: float = 4.0,
-           rng: np.random.Generator | int | None = None) -> FourierIC:
+def grf_ic(
+    n: int,
+    K: int = 16,
+    sigma: float = 25.0,
+    tau: float = 5.0,
+    alpha: float = 4.0,
+    rng: np.random.Generator | int | None = None,
+) -> FourierIC:
     """A periodic Gaussian random field u0 ~ N(0, sigma^2 (-Delta + tau^2 I)^(-alpha)) on [0, 1), zero mean,
     truncated to the modes 1..K (Karhunen-Loeve expansion in the Fourier basis).
 
@@ -87,7 +99,7 @@ def grf_ic(n: int, K: int = 16, sigma: float = 25.0, tau: float = 5.0, alpha: fl
     """
     rng = np.random.default_rng(rng)
     k = np.arange(1, K + 1)
-    std = np.sqrt(2.0) * sigma * ((2 * np.pi * k) ** 2 + tau ** 2) ** (-alpha / 2)
+    std = np.sqrt(2.0) * sigma * ((2 * np.pi * k) ** 2 + tau**2) ** (-alpha / 2)
     return FourierIC(rng.standard_normal((n, K)) * std, rng.standard_normal((n, K)) * std)
 
 
@@ -101,7 +113,7 @@ def from_samples(values: np.ndarray, K: int | None = None) -> FourierIC:
     m = values.shape[1]
     K = K if K is not None else (m - 1) // 2
     c = np.fft.rfft(values, axis=1) / m  # u = sum_k c_k e^{2 pi i k x} + conj
-    return FourierIC(-2 * c[:, 1:K + 1].imag, 2 * c[:, 1:K + 1].real)
+    return FourierIC(-2 * c[:, 1 : K + 1].imag, 2 * c[:, 1 : K + 1].real)
 
 
 def heat_exact(ic: FourierIC, x: np.ndarray, t: np.ndarray, nu: float) -> np.ndarray:
@@ -110,10 +122,9 @@ def heat_exact(ic: FourierIC, x: np.ndarray, t: np.ndarray, nu: float) -> np.nda
     Returns (n, len(t), len(x)).
     """
     w = 2 * np.pi * ic.modes
-    decay = np.exp(-nu * np.outer(np.ravel(t), w ** 2))  # (T, K)
+    decay = np.exp(-nu * np.outer(np.ravel(t), w**2))  # (T, K)
     ph = np.outer(w, np.ravel(x))
-    return (np.einsum("nk,tk,kp->ntp", ic.a, decay, np.sin(ph))
-            + np.einsum("nk,tk,kp->ntp", ic.b, decay, np.cos(ph)))
+    return np.einsum("nk,tk,kp->ntp", ic.a, decay, np.sin(ph)) + np.einsum("nk,tk,kp->ntp", ic.b, decay, np.cos(ph))
 
 
 def burgers_spectral(u0: np.ndarray, t_out: np.ndarray, nu: float, dt: float = 1e-3) -> np.ndarray:
@@ -129,7 +140,7 @@ def burgers_spectral(u0: np.ndarray, t_out: np.ndarray, nu: float, dt: float = 1
     N = u0.shape[1]
     k = 2 * np.pi * np.fft.rfftfreq(N, d=1.0 / N)
     dealias = np.fft.rfftfreq(N, d=1.0 / N) < N / 3
-    lin = -nu * k ** 2
+    lin = -nu * k**2
 
     def nonlinear(uh):
         u = np.fft.irfft(uh, n=N, axis=-1)
@@ -138,7 +149,7 @@ def burgers_spectral(u0: np.ndarray, t_out: np.ndarray, nu: float, dt: float = 1
     e_half, e_full = np.exp(lin * dt / 2), np.exp(lin * dt)
     uh = np.fft.rfft(u0, axis=-1)
     out = np.empty((u0.shape[0], len(t_out), N))
-    t, j = 0.0, 0
+    j = 0
     steps = np.rint(np.asarray(t_out) / dt).astype(int)
     for step in range(steps[-1] + 1):
         while j < len(steps) and steps[j] == step:
@@ -154,8 +165,9 @@ def burgers_spectral(u0: np.ndarray, t_out: np.ndarray, nu: float, dt: float = 1
     return out
 
 
-def burgers_reference(ic: FourierIC, x: np.ndarray, t: np.ndarray, nu: float, N: int = 256,
-                      dt: float = 1e-3) -> np.ndarray:
+def burgers_reference(
+    ic: FourierIC, x: np.ndarray, t: np.ndarray, nu: float, N: int = 256, dt: float = 1e-3
+) -> np.ndarray:
     """:func:`burgers_spectral` from the exact u0 on N grid points, read off at the grid points ``x`` (which
     must be a subset of j/N) and times ``t``: (n, len(t), len(x))."""
     grid = np.arange(N) / N
@@ -175,7 +187,7 @@ def burgers_cole_hopf(ic: FourierIC, x: np.ndarray, t: float, nu: float, n_quad:
 
     The weights are normalised in log space (log-sum-exp), so the formula stays computable for small nu, where
     exp(-U0 / (2 nu)) overflows any spectral representation. U0 is periodic (u0 has zero mean), so the
-    integral over the line is truncated to |x - y| <= 12 sqrt(nu t), where the kernel is below e^-36.
+    integral over the line is truncated to ``|x - y| <= 12 sqrt(nu t)``, where the kernel is below e^-36.
     Needs t > 0 large enough that the kernel is resolved by the quadrature. Returns (n, len(x)).
     """
     if t <= 0:
@@ -185,7 +197,7 @@ def burgers_cole_hopf(ic: FourierIC, x: np.ndarray, t: float, nu: float, n_quad:
     s = np.linspace(-half, half, n_quad)  # y = x - s
     out = np.empty((len(ic), len(x)))
     for j, xj in enumerate(x):
-        logw = -ic.primitive(xj - s) / (2 * nu) - s ** 2 / (4 * nu * t)  # (n, n_quad)
+        logw = -ic.primitive(xj - s) / (2 * nu) - s**2 / (4 * nu * t)  # (n, n_quad)
         logw -= logw.max(axis=1, keepdims=True)
         w = np.exp(logw)
         w[:, [0, -1]] *= 0.5  # trapezoid
@@ -197,4 +209,4 @@ def relative_l2(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """||pred - ref||_2 / ||ref||_2 per initial condition over the (t, x) grid (all axes but the first)."""
     pred, ref = np.asarray(pred), np.asarray(ref)
     axes = tuple(range(1, ref.ndim))
-    return np.sqrt(((pred - ref) ** 2).sum(axes) / (ref ** 2).sum(axes))
+    return np.sqrt(((pred - ref) ** 2).sum(axes) / (ref**2).sum(axes))

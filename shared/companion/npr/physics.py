@@ -60,7 +60,7 @@ def ic_eval(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, derivative: int =
     """The derivative-th x-derivative of u0 = sum_k a_k sin(2 pi k x) + b_k cos(2 pi k x) at x (B, P), in torch."""
     w = 2 * math.pi * torch.arange(1, a.shape[1] + 1, dtype=a.dtype, device=a.device)
     ph = x[..., None] * w + derivative * math.pi / 2  # (B, P, K)
-    wm = w ** derivative
+    wm = w**derivative
     return (torch.sin(ph) * (a * wm)[:, None, :]).sum(-1) + (torch.cos(ph) * (b * wm)[:, None, :]).sum(-1)
 
 
@@ -69,8 +69,9 @@ def sensor_values(ic: FourierIC, m: int = 64, dtype=torch.float32) -> torch.Tens
     return torch.as_tensor(ic(np.arange(m) / m), dtype=dtype)
 
 
-def residual(problem: Problem, g: SolutionFn, a: torch.Tensor, b: torch.Tensor, x: torch.Tensor,
-             t: torch.Tensor) -> torch.Tensor:
+def residual(
+    problem: Problem, g: SolutionFn, a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     """The PINN residual of u = u0(x) + t g(x, t) at the collocation points (x, t) of shape (B, P).
 
     u_t = g + t g_t, u_x = u0' + t g_x, u_xx = u0'' + t g_xx, with g's derivatives from autograd on the summed
@@ -104,9 +105,19 @@ class TrainResult:
     cached: bool = False  # True when the trained parameters were loaded from the cache
 
 
-def train_operator(model: torch.nn.Module, problem: Problem, sampler: Callable[[int, np.random.Generator], FourierIC],
-                   steps: int, batch: int = 16, points: int = 256, lr: float = 1e-3, sensors: int = 64,
-                   seed: int = 0, device: torch.device | str = "cpu", desc: str = "PINN training") -> TrainResult:
+def train_operator(
+    model: torch.nn.Module,
+    problem: Problem,
+    sampler: Callable[[int, np.random.Generator], FourierIC],
+    steps: int,
+    batch: int = 16,
+    points: int = 256,
+    lr: float = 1e-3,
+    sensors: int = 64,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    desc: str = "PINN training",
+) -> TrainResult:
     """Physics-informed operator training of ``model`` (anything with ``solution(sensors, x, t)``: NPR's
     :class:`~companion.npr.models.HyperNetwork` or the :class:`~companion.npr.models.DeepONet`).
 
@@ -138,11 +149,20 @@ def train_operator(model: torch.nn.Module, problem: Problem, sampler: Callable[[
     return out
 
 
-def train_operator_cached(model: torch.nn.Module, problem: Problem,
-                          sampler: Callable[[int, np.random.Generator], FourierIC], steps: int, batch: int = 16,
-                          points: int = 256, lr: float = 1e-3, sensors: int = 64, seed: int = 0,
-                          device: torch.device | str = "cpu", desc: str = "PINN training",
-                          cache_dir: str | Path | None = None) -> TrainResult:
+def train_operator_cached(
+    model: torch.nn.Module,
+    problem: Problem,
+    sampler: Callable[[int, np.random.Generator], FourierIC],
+    steps: int,
+    batch: int = 16,
+    points: int = 256,
+    lr: float = 1e-3,
+    sensors: int = 64,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    desc: str = "PINN training",
+    cache_dir: str | Path | None = None,
+) -> TrainResult:
     """:func:`train_operator`, stored in an ignored cache (``runs/cache/npr``) so that notebooks that train the
     same operator share one run.
 
@@ -160,10 +180,20 @@ def train_operator_cached(model: torch.nn.Module, problem: Problem,
     here = Path(__file__).parent
     for name in ("physics.py", "models.py"):
         digest.update((here / name).read_bytes())
-    settings = {"model": repr(model), "problem": asdict(problem), "steps": steps, "batch": batch,
-                "points": points, "lr": lr, "sensors": sensors, "seed": seed, "device": str(device),
-                "env": {k: os.environ.get(k) for k in sorted(PINNED_ENV)}, "torch": torch.__version__,
-                "digest": digest.hexdigest()}
+    settings = {
+        "model": repr(model),
+        "problem": asdict(problem),
+        "steps": steps,
+        "batch": batch,
+        "points": points,
+        "lr": lr,
+        "sensors": sensors,
+        "seed": seed,
+        "device": str(device),
+        "env": {k: os.environ.get(k) for k in sorted(PINNED_ENV)},
+        "torch": torch.__version__,
+        "digest": digest.hexdigest(),
+    }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     folder = Path(cache_dir) if cache_dir else paths.runs_dir() / "cache" / "npr"
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,8 +234,9 @@ def _grid_tensors(B: int, x: np.ndarray, t: np.ndarray, dtype=torch.float32):
 
 
 @torch.no_grad()
-def predict(g: SolutionFn, ic: FourierIC, x: np.ndarray, t: np.ndarray,
-            device: torch.device | str = "cpu") -> np.ndarray:
+def predict(
+    g: SolutionFn, ic: FourierIC, x: np.ndarray, t: np.ndarray, device: torch.device | str = "cpu"
+) -> np.ndarray:
     """u = u0 + t g on the grid (x, t) for every initial condition: (B, len(t), len(x)), float64 numpy.
     ``g`` maps points (B, P) to (B, P) with row i belonging to initial condition i."""
     xs, ts = (v.to(device) for v in _grid_tensors(len(ic), x, t))
@@ -213,8 +244,9 @@ def predict(g: SolutionFn, ic: FourierIC, x: np.ndarray, t: np.ndarray,
     return ic(x)[:, None, :] + t[None, :, None] * gv
 
 
-def predict_operator(model: torch.nn.Module, ic: FourierIC, x: np.ndarray, t: np.ndarray,
-                     sensors: int = 64) -> np.ndarray:
+def predict_operator(
+    model: torch.nn.Module, ic: FourierIC, x: np.ndarray, t: np.ndarray, sensors: int = 64
+) -> np.ndarray:
     """:func:`predict` for an operator model (NPR or DeepONet) from the sensor values of ``ic``, on the
     model's device."""
     device = next(model.parameters()).device
@@ -222,9 +254,10 @@ def predict_operator(model: torch.nn.Module, ic: FourierIC, x: np.ndarray, t: np
     return predict(lambda xx, tt: model.solution(s, xx, tt), ic, x, t, device)
 
 
-def random_networks(n: int, hidden: int = 32, rank: int | None = 4, frequencies: int = 1,
-                    seed: int = 0) -> dict[str, torch.Tensor]:
-    """Batched parameters of n independently initialised :class:`LowRankMLP`s (the random-init baseline of the
+def random_networks(
+    n: int, hidden: int = 32, rank: int | None = 4, frequencies: int = 1, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Batched parameters of n independently initialised :class:`LowRankMLP` networks (the random-init baseline of the
     fine-tuning study)."""
     torch.manual_seed(seed)
     params, _ = stack_module_state([LowRankMLP(hidden, rank, frequencies) for _ in range(n)])
@@ -238,9 +271,20 @@ class FineTuneResult:
     params: dict[str, torch.Tensor]
 
 
-def fine_tune(template: torch.nn.Module, params: dict[str, torch.Tensor], problem: Problem, ic: FourierIC,
-              reference: np.ndarray, steps: int, eval_steps: list[int], points: int = 256, lr: float = 1e-3,
-              seed: int = 0, device: torch.device | str = "cpu", desc: str = "fine-tuning") -> FineTuneResult:
+def fine_tune(
+    template: torch.nn.Module,
+    params: dict[str, torch.Tensor],
+    problem: Problem,
+    ic: FourierIC,
+    reference: np.ndarray,
+    steps: int,
+    eval_steps: list[int],
+    points: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    desc: str = "fine-tuning",
+) -> FineTuneResult:
     """Fine-tune one solution network per initial condition with the PINN loss alone (NPR's "rapid fine-tuning").
 
     ``params``: batched parameters of ``template`` (from the hypernetwork, or :func:`random_networks`), trained
@@ -261,7 +305,7 @@ def fine_tune(template: torch.nn.Module, params: dict[str, torch.Tensor], proble
 
     def error():
         pred = predict(g, ic, x_eval, t_eval, device)
-        return np.sqrt(((pred - reference) ** 2).sum((1, 2)) / (reference ** 2).sum((1, 2)))
+        return np.sqrt(((pred - reference) ** 2).sum((1, 2)) / (reference**2).sum((1, 2)))
 
     wanted, errs = set(eval_steps), []
     for step in progress(range(steps + 1), desc=desc):

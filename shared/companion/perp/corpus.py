@@ -64,8 +64,12 @@ class Corpus:
     tokenizer: CharTokenizer
 
 
-def load_corpus(root: str | Path | None = None, recursive: bool = False, max_train_chars: int | None = None,
-                max_eval_chars: int | None = None) -> Corpus:
+def load_corpus(
+    root: str | Path | None = None,
+    recursive: bool = False,
+    max_train_chars: int | None = None,
+    max_eval_chars: int | None = None,
+) -> Corpus:
     """Read the ``*.py`` files of ``root`` (default :func:`stdlib_dir`; ``recursive`` adds sub-packages
     except ``test*`` folders), sorted by relative path, split them with :func:`split_of` and tokenise.
 
@@ -74,9 +78,12 @@ def load_corpus(root: str | Path | None = None, recursive: bool = False, max_tra
     """
     root = Path(root) if root else stdlib_dir()
     pattern = "**/*.py" if recursive else "*.py"
-    paths = sorted(p for p in root.glob(pattern)
-                   if not any(part.startswith("test") for part in p.relative_to(root).parts[:-1])
-                   and "site-packages" not in p.parts)
+    paths = sorted(
+        p
+        for p in root.glob(pattern)
+        if not any(part.startswith("test") for part in p.relative_to(root).parts[:-1])
+        and "site-packages" not in p.parts
+    )
     texts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     files: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for p in paths:
@@ -94,15 +101,21 @@ def load_corpus(root: str | Path | None = None, recursive: bool = False, max_tra
     for k in ("train", "val", "test"):
         digest.update(k.encode() + b"\0" + joined[k].encode("utf-8", errors="replace"))
     tok = CharTokenizer()
-    return Corpus(tok.encode(joined["train"]), tok.encode(joined["val"]), tok.encode(joined["test"]), files,
-                  digest.hexdigest(), tok)
+    return Corpus(
+        tok.encode(joined["train"]),
+        tok.encode(joined["val"]),
+        tok.encode(joined["test"]),
+        files,
+        digest.hexdigest(),
+        tok,
+    )
 
 
 def random_windows(tokens: torch.Tensor, n: int, length: int, generator: torch.Generator) -> torch.Tensor:
     """``n`` windows of ``length`` tokens at uniformly random offsets (the calibration and retraining
     samples; the official code draws C4 windows the same way)."""
     starts = torch.randint(0, tokens.numel() - length, (n,), generator=generator)
-    return torch.stack([tokens[s:s + length] for s in starts.tolist()])
+    return torch.stack([tokens[s : s + length] for s in starts.tolist()])
 
 
 def eval_windows(tokens: torch.Tensor, length: int, max_windows: int | None = None) -> torch.Tensor:

@@ -6,8 +6,6 @@ import math
 
 import torch
 
-from .corpus import CharTokenizer
-
 
 @torch.no_grad()
 def perplexity(model, windows: torch.Tensor, batch_size: int = 64) -> float:
@@ -19,7 +17,7 @@ def perplexity(model, windows: torch.Tensor, batch_size: int = 64) -> float:
     model.eval()
     total, n = 0.0, 0
     for i in range(0, windows.shape[0], batch_size):
-        x = windows[i:i + batch_size].to(next(model.parameters()).device)
+        x = windows[i : i + batch_size].to(next(model.parameters()).device)
         logits = model(input_ids=x).logits[:, :-1].float()
         loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").mean(1)
         total += float(loss.double().sum())

@@ -11,7 +11,7 @@ import torch
 
 from .. import repro
 from ..data.real import DataRootError
-from .corpus import Corpus, CharTokenizer, eval_windows, load_corpus, random_windows
+from .corpus import CharTokenizer, Corpus, eval_windows, load_corpus, random_windows
 from .evaluate import perplexity
 from .model import book_config, load_checkpoint, n_parameters, pretrained
 from .prune import block_sparsity
@@ -34,9 +34,24 @@ class Setup:
     parameters: int
 
 
-def setup(seed: int, device, context: int, hidden_size: int, layers: int, heads: int, pretrain_steps: int,
-          pretrain_batch: int, pretrain_lr: float, max_train_chars: int, max_eval_chars: int, eval_windows_n: int,
-          calib_windows: int, recursive: bool = False, data_root: str = "", checkpoint: str = "") -> Setup:
+def setup(
+    seed: int,
+    device,
+    context: int,
+    hidden_size: int,
+    layers: int,
+    heads: int,
+    pretrain_steps: int,
+    pretrain_batch: int,
+    pretrain_lr: float,
+    max_train_chars: int,
+    max_eval_chars: int,
+    eval_windows_n: int,
+    calib_windows: int,
+    recursive: bool = False,
+    data_root: str = "",
+    checkpoint: str = "",
+) -> Setup:
     """The tiny OPT pretrained on the standard library (``checkpoint`` empty; cached), or a real OPT
     checkpoint ``data_root/checkpoint`` with its own tokenizer and the WikiText-2 raw files
     ``data_root/wikitext-2-raw/wiki.{train,test}.raw`` (``paper`` profile; the train part stands in for C4)."""
@@ -69,16 +84,52 @@ def _wikitext(root: Path, checkpoint: Path) -> Corpus:
     return Corpus(ids["train"], ids["test"], ids["test"], {}, "wikitext-2-raw", CharTokenizer())
 
 
-def recover(base: torch.nn.Module, strategy: str, masks, s: Setup, steps: int, lr: float, batch_size: int,
-            seed: int, r: int, alpha: float, device, merge: bool = True) -> tuple[torch.nn.Module, dict]:
+def recover(
+    base: torch.nn.Module,
+    strategy: str,
+    masks,
+    s: Setup,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    r: int,
+    alpha: float,
+    device,
+    merge: bool = True,
+) -> tuple[torch.nn.Module, dict]:
     """Retrain a copy of the pruned ``base`` with ``strategy`` (``none`` = no retraining) and measure it:
     test perplexity, measured sparsity of the (merged) block weights, trainable fraction, time, memory."""
     model = copy.deepcopy(base)
     if strategy == "none":
-        return model, {"ppl": perplexity(model, s.test), "measured": block_sparsity(model), "fraction": 0.0,
-                       "seconds": 0.0, "memory_mb": 0.0}
+        return model, {
+            "ppl": perplexity(model, s.test),
+            "measured": block_sparsity(model),
+            "fraction": 0.0,
+            "seconds": 0.0,
+            "memory_mb": 0.0,
+        }
     repro.seed_everything(seed)
-    out = retrain(model, strategy, masks, s.corpus.train, steps, lr, batch_size, s.context, seed=seed, r=r,
-                  alpha=alpha, head_r=r, device=device, merge=merge)
-    return model, {"ppl": perplexity(model, s.test), "measured": block_sparsity(model), "fraction": out.fraction,
-                   "seconds": out.seconds, "memory_mb": out.memory_bytes / 2 ** 20}
+    out = retrain(
+        model,
+        strategy,
+        masks,
+        s.corpus.train,
+        steps,
+        lr,
+        batch_size,
+        s.context,
+        seed=seed,
+        r=r,
+        alpha=alpha,
+        head_r=r,
+        device=device,
+        merge=merge,
+    )
+    return model, {
+        "ppl": perplexity(model, s.test),
+        "measured": block_sparsity(model),
+        "fraction": out.fraction,
+        "seconds": out.seconds,
+        "memory_mb": out.memory_bytes / 2**20,
+    }

@@ -80,8 +80,13 @@ def merged_linear(layer: LoRALinear, masked: bool | None = None) -> nn.Linear:
     """A plain ``nn.Linear`` holding the merged weight of ``layer`` (MaskLoRA, ScaleLoRA and LoRA-Prune keep
     the zeros of W; ``lora`` is the naive merge W + s·BA). ``masked=True`` merges an additive adapter with
     the mask, W + s·(M ⊙ BA) — LoRA-Prune's merge, so one trained plain LoRA gives both merges."""
-    out = nn.Linear(layer.base.in_features, layer.base.out_features, bias=layer.base.bias is not None,
-                    device=layer.base.weight.device, dtype=layer.base.weight.dtype)
+    out = nn.Linear(
+        layer.base.in_features,
+        layer.base.out_features,
+        bias=layer.base.bias is not None,
+        device=layer.base.weight.device,
+        dtype=layer.base.weight.dtype,
+    )
     if masked and layer.variant != "scale_lora":
         out.weight.copy_(layer.base.weight + layer.scaling * (layer.mask * (layer.lora_B @ layer.lora_A)))
     else:

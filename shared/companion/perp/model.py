@@ -45,26 +45,55 @@ OPT_CONFIGS: dict[str, dict[str, int]] = {
 OPT_VOCAB, OPT_POSITIONS = 50272, 2048
 
 
-def opt_config(vocab_size: int, hidden_size: int, num_hidden_layers: int, num_attention_heads: int,
-               ffn_dim: int, max_position_embeddings: int, tie_word_embeddings: bool = False) -> OPTConfig:
+def opt_config(
+    vocab_size: int,
+    hidden_size: int,
+    num_hidden_layers: int,
+    num_attention_heads: int,
+    ffn_dim: int,
+    max_position_embeddings: int,
+    tie_word_embeddings: bool = False,
+) -> OPTConfig:
     """An ``OPTConfig`` with OPT's architecture (pre-LN, ReLU MLP, biases everywhere, learned positions),
     no dropout and ``word_embed_proj_dim = hidden_size`` (no projection layers, as in OPT ≥ 1.3B)."""
-    return OPTConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-                     num_attention_heads=num_attention_heads, ffn_dim=ffn_dim,
-                     max_position_embeddings=max_position_embeddings, word_embed_proj_dim=hidden_size,
-                     do_layer_norm_before=True, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-                     layerdrop=0.0, tie_word_embeddings=tie_word_embeddings, pad_token_id=0, bos_token_id=0,
-                     eos_token_id=0, enable_bias=True, layer_norm_elementwise_affine=True)
+    return OPTConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        ffn_dim=ffn_dim,
+        max_position_embeddings=max_position_embeddings,
+        word_embed_proj_dim=hidden_size,
+        do_layer_norm_before=True,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        layerdrop=0.0,
+        tie_word_embeddings=tie_word_embeddings,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+        enable_bias=True,
+        layer_norm_elementwise_affine=True,
+    )
 
 
-def book_config(vocab_size: int, hidden_size: int = 96, num_hidden_layers: int = 3,
-                num_attention_heads: int = 4, context: int = 64) -> OPTConfig:
+def book_config(
+    vocab_size: int, hidden_size: int = 96, num_hidden_layers: int = 3, num_attention_heads: int = 4, context: int = 64
+) -> OPTConfig:
     """The ``book`` model: d = 96, 3 blocks, 4 heads, FFN 4d, context 64, untied head (≈0.36 M parameters)."""
     return opt_config(vocab_size, hidden_size, num_hidden_layers, num_attention_heads, 4 * hidden_size, context)
 
 
-def opt_parameter_groups(hidden_size: int, num_hidden_layers: int, ffn_dim: int, vocab_size: int = OPT_VOCAB,
-                         max_positions: int = OPT_POSITIONS, tied: bool = True, **_) -> dict[str, int]:
+def opt_parameter_groups(
+    hidden_size: int,
+    num_hidden_layers: int,
+    ffn_dim: int,
+    vocab_size: int = OPT_VOCAB,
+    max_positions: int = OPT_POSITIONS,
+    tied: bool = True,
+    **_,
+) -> dict[str, int]:
     """Parameter counts of an OPT decoder by group, from its configuration alone (no weights needed):
     ``total``, ``bias`` (all Linear biases in the blocks), ``ln`` (all LayerNorm affine parameters, final
     one included), ``block_linear`` (the prunable weights), ``head`` (0 when tied: the head *is* the
@@ -76,9 +105,15 @@ def opt_parameter_groups(hidden_size: int, num_hidden_layers: int, ffn_dim: int,
     ln = L * 4 * d + 2 * d
     embed = vocab_size * d + (max_positions + 2) * d  # OPT offsets learned positions by 2
     head = 0 if tied else vocab_size * d
-    return {"total": embed + block_linear + bias + ln + head, "bias": bias, "ln": ln,
-            "block_linear": block_linear, "head": head, "lora_per_rank": L * (4 * 2 * d + 2 * (d + f)),
-            "head_lora_per_rank": vocab_size + d}
+    return {
+        "total": embed + block_linear + bias + ln + head,
+        "bias": bias,
+        "ln": ln,
+        "block_linear": block_linear,
+        "head": head,
+        "lora_per_rank": L * (4 * 2 * d + 2 * (d + f)),
+        "head_lora_per_rank": vocab_size + d,
+    }
 
 
 def build(config: OPTConfig, seed: int = 0) -> OPTForCausalLM:
@@ -96,8 +131,7 @@ def load_checkpoint(path: str | Path, dtype: torch.dtype | None = None) -> OPTFo
         raise DataRootError(f"OPT checkpoint folder {path} not found (put a facebook/opt-* snapshot there)")
     if not (path / "config.json").is_file():
         raise DataRootError(f"{path / 'config.json'} is missing (the checkpoint's configuration)")
-    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-               "pytorch_model.bin.index.json")
+    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
     if not any((path / w).is_file() for w in weights):
         raise DataRootError(f"no weights in {path}: expected one of {', '.join(weights)}")
     kwargs = {"dtype": dtype} if dtype is not None else {}
@@ -110,10 +144,22 @@ def lm_loss(model: OPTForCausalLM, windows: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
 
 
-def train_lm(model: OPTForCausalLM, params, tokens: torch.Tensor, steps: int, lr: float, batch_size: int,
-             context: int, seed: int, lr_schedule: str = "cosine", warmup: float = 0.1,
-             weight_decay: float = 0.0, after_step=None, device: torch.device | str = "cpu",
-             desc: str = "train") -> list[float]:
+def train_lm(
+    model: OPTForCausalLM,
+    params,
+    tokens: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    context: int,
+    seed: int,
+    lr_schedule: str = "cosine",
+    warmup: float = 0.1,
+    weight_decay: float = 0.0,
+    after_step=None,
+    device: torch.device | str = "cpu",
+    desc: str = "train",
+) -> list[float]:
     """AdamW on the causal-LM loss over random windows of ``tokens`` with a warm-up fraction and a decay
     schedule (``companion.train.schedule``); ``after_step(optimizer)`` runs after every optimizer step
     (to keep masks). Returns the training losses."""
@@ -148,13 +194,28 @@ class Pretrained:
     cached: bool  # True when this call loaded it instead of training
 
 
-def pretrained(corpus: Corpus, config: OPTConfig, steps: int, lr: float = 3e-3, batch_size: int = 16,
-               seed: int = 0, device: torch.device | str = "cpu", cache_dir: str | Path | None = None) -> Pretrained:
+def pretrained(
+    corpus: Corpus,
+    config: OPTConfig,
+    steps: int,
+    lr: float = 3e-3,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    cache_dir: str | Path | None = None,
+) -> Pretrained:
     """The dense model pretrained from scratch on ``corpus.train`` (AdamW, 10 % warm-up, cosine), from the
     cache when an entry with the same key exists; otherwise trained and stored. Concurrent callers wait on
     ``fcntl.flock`` so that one trains and the others load its result."""
-    settings = {"config": config.to_diff_dict(), "steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed,
-                "corpus": corpus.sha256, "version": 1}
+    settings = {
+        "config": config.to_diff_dict(),
+        "steps": steps,
+        "lr": lr,
+        "batch_size": batch_size,
+        "seed": seed,
+        "corpus": corpus.sha256,
+        "version": 1,
+    }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir else paths.runs_dir() / "cache" / "perp"
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,8 +227,18 @@ def pretrained(corpus: Corpus, config: OPTConfig, steps: int, lr: float = 3e-3, 
             model.load_state_dict(blob["state_dict"])
             return Pretrained(model.eval(), key, float(blob["seconds"]), True)
         start = time.perf_counter()
-        train_lm(model, model.parameters(), corpus.train, steps, lr, batch_size, config.max_position_embeddings,
-                 seed, device=device, desc="pretrain")
+        train_lm(
+            model,
+            model.parameters(),
+            corpus.train,
+            steps,
+            lr,
+            batch_size,
+            config.max_position_embeddings,
+            seed,
+            device=device,
+            desc="pretrain",
+        )
         seconds = time.perf_counter() - start
         tmp = entry.with_suffix(".tmp")
         torch.save({"state_dict": model.state_dict(), "seconds": seconds, "settings": settings}, tmp)
@@ -196,5 +267,3 @@ def decoder_blocks(model: OPTForCausalLM):
 def block_linears(block: torch.nn.Module) -> dict[str, torch.nn.Linear]:
     """The prunable Linear layers of one block, by local name (q/k/v/out_proj, fc1, fc2 for OPT)."""
     return {n: m for n, m in block.named_modules() if isinstance(m, torch.nn.Linear)}
-
-

@@ -1,7 +1,7 @@
 """One-shot pruning of every Linear in the decoder blocks, block by block (PERP §2 / the official
 ``prune_methods.py``, following SparseGPT's and Wanda's sequential drivers).
 
-Criteria (:data:`METHODS`): ``magnitude`` |W|, ``random`` (Gaussian scores), ``wanda`` |W_ij|·√n̄_j with n̄_j
+Criteria (:data:`METHODS`): ``magnitude`` ``|W|``, ``random`` (Gaussian scores), ``wanda`` ``|W_ij|·√n̄_j`` with n̄_j
 the mean over calibration sequences of the squared L2 norm of input feature j (Sun et al., 2023, Eq. 1), and
 ``sparsegpt`` (Frantar & Alistarh, 2023, Algorithm 1: damped Hessian H = (2/N)·ΣXXᵀ, upper Cholesky factor of
 H⁻¹, columns in blocks of 128, mask chosen per block by w²/[H⁻¹]²_jj, OBS update of the remaining columns).
@@ -42,8 +42,9 @@ def parse_structure(structure: str) -> tuple[int, int] | None:
     return n, m
 
 
-def keep_mask(scores: torch.Tensor, sparsity: float, structure: str = "unstructured",
-              group: str = "matrix") -> torch.Tensor:
+def keep_mask(
+    scores: torch.Tensor, sparsity: float, structure: str = "unstructured", group: str = "matrix"
+) -> torch.Tensor:
     """Boolean keep-mask (``True`` = kept) that prunes the lowest ``scores`` of a (d_out, d_in) matrix:
     ⌊s·numel⌋ over the matrix (``group="matrix"``), ⌊s·d_in⌋ in every row (``group="row"``), or the n lowest
     of every m consecutive columns of each row (N:M; ``sparsity`` is then ignored: it is n/m)."""
@@ -68,13 +69,19 @@ def keep_mask(scores: torch.Tensor, sparsity: float, structure: str = "unstructu
 
 
 def wanda_scores(weight: torch.Tensor, act_sq_norm: torch.Tensor) -> torch.Tensor:
-    """Wanda's score |W_ij|·√n̄_j (Sun et al., 2023, Eq. 1), n̄ = squared input-feature norms (d_in,)."""
+    """Wanda's score ``|W_ij|·√n̄_j`` (Sun et al., 2023, Eq. 1), n̄ = squared input-feature norms (d_in,)."""
     return weight.detach().abs() * act_sq_norm.sqrt().unsqueeze(0)
 
 
 @torch.no_grad()
-def sparsegpt_(layer: nn.Linear, hessian: torch.Tensor, sparsity: float, structure: str = "unstructured",
-               blocksize: int = 128, percdamp: float = 0.01) -> torch.Tensor:
+def sparsegpt_(
+    layer: nn.Linear,
+    hessian: torch.Tensor,
+    sparsity: float,
+    structure: str = "unstructured",
+    blocksize: int = 128,
+    percdamp: float = 0.01,
+) -> torch.Tensor:
     """Prune ``layer`` in place with SparseGPT (Frantar & Alistarh, 2023, Algorithm 1) and return its keep-mask.
 
     H is damped by ``percdamp`` times its mean diagonal; with U the upper Cholesky factor of H⁻¹, columns are
@@ -97,12 +104,14 @@ def sparsegpt_(layer: nn.Linear, hessian: torch.Tensor, sparsity: float, structu
         Q1, Err1 = torch.zeros_like(W1), torch.zeros_like(W1)
         diag = torch.diag(U1)
         if nm is None:
-            keep1 = global_top({"w": W1 ** 2 / diag.unsqueeze(0) ** 2}, sparsity)["w"] > 0
+            keep1 = global_top({"w": W1**2 / diag.unsqueeze(0) ** 2}, sparsity)["w"] > 0
         else:
             keep1 = torch.ones_like(W1, dtype=torch.bool)
         for i in range(i2 - i1):
             if nm is not None and i % nm[1] == 0:
-                keep1[:, i:i + nm[1]] = keep_mask(W1[:, i:i + nm[1]] ** 2 / diag[i:i + nm[1]] ** 2, 0.5, structure)
+                keep1[:, i : i + nm[1]] = keep_mask(
+                    W1[:, i : i + nm[1]] ** 2 / diag[i : i + nm[1]] ** 2, 0.5, structure
+                )
             w, d = W1[:, i], U1[i, i]
             q = w * keep1[:, i]
             Q1[:, i] = q
@@ -127,7 +136,7 @@ class _Stats:
     def __call__(self, module, args, output):
         x = args[0].detach().reshape(-1, args[0].shape[-1]).double().cpu()
         self.samples += args[0].shape[0] if args[0].dim() == 3 else 1
-        self.sq += (x ** 2).sum(0)
+        self.sq += (x**2).sum(0)
         if self.H is not None:
             self.H += x.T @ x
 
@@ -180,16 +189,26 @@ def run_block(block, x: torch.Tensor, kwargs: dict, batch_size: int = 32) -> tor
     """The block's outputs on ``x`` (in chunks of ``batch_size`` sequences)."""
     outs = []
     for i in range(0, x.shape[0], batch_size):
-        kw = {k: (v[i:i + batch_size] if torch.is_tensor(v) and v.shape[0] == x.shape[0] else v)
-              for k, v in kwargs.items()}
-        out = block(x[i:i + batch_size], **kw)
+        kw = {
+            k: (v[i : i + batch_size] if torch.is_tensor(v) and v.shape[0] == x.shape[0] else v)
+            for k, v in kwargs.items()
+        }
+        out = block(x[i : i + batch_size], **kw)
         outs.append(out[0] if isinstance(out, tuple) else out)
     return torch.cat(outs)
 
 
-def prune_model(model, calibration: torch.Tensor, sparsity: float, method: str = "magnitude",
-                structure: str = "unstructured", wanda_group: str = "matrix", blocksize: int = 128,
-                reconstruct: Callable | None = None, generator: torch.Generator | None = None) -> PruneReport:
+def prune_model(
+    model,
+    calibration: torch.Tensor,
+    sparsity: float,
+    method: str = "magnitude",
+    structure: str = "unstructured",
+    wanda_group: str = "matrix",
+    blocksize: int = 128,
+    reconstruct: Callable | None = None,
+    generator: torch.Generator | None = None,
+) -> PruneReport:
     """Prune every Linear of every decoder block of ``model`` in place, sequentially: block i is pruned with
     statistics of its inputs computed by the *already pruned* blocks 0..i−1 on ``calibration`` windows.
 
@@ -207,7 +226,9 @@ def prune_model(model, calibration: torch.Tensor, sparsity: float, method: str =
     for block in decoder_blocks(model):
         linears = block_linears(block)
         stats = {n: _Stats(m, method == "sparsegpt") for n, m in linears.items()}
-        handles = [m.register_forward_hook(stats[n]) for n, m in linears.items()] if method in ("wanda", "sparsegpt") else []
+        handles = (
+            [m.register_forward_hook(stats[n]) for n, m in linears.items()] if method in ("wanda", "sparsegpt") else []
+        )
         y = run_block(block, x, kwargs)  # the dense block's outputs: the reconstruction targets
         for h in handles:
             h.remove()
@@ -241,6 +262,7 @@ def block_sparsity(model) -> float:
     """Measured fraction of exact zeros over the effective weights of all block Linears (an adapter-wrapped
     layer counts with its merged weight, see :func:`companion.perp.lora.effective_weight`)."""
     from .lora import effective_weight
+
     zeros = total = 0
     for block in decoder_blocks(model):
         for name, m in block.named_modules():

@@ -41,8 +41,9 @@ def parse_strategy(strategy: str) -> set[str]:
     return groups
 
 
-def select_parameters(root: nn.Module, groups: set[str], blocks: list[nn.Module], r: int, alpha: float,
-                      head_r: int) -> list[nn.Parameter]:
+def select_parameters(
+    root: nn.Module, groups: set[str], blocks: list[nn.Module], r: int, alpha: float, head_r: int
+) -> list[nn.Parameter]:
     """Freeze ``root`` and make the parameters of ``groups`` trainable, adding adapters where a LoRA group
     asks for one (on every Linear of ``blocks``; a standard LoRA of rank ``head_r``, α = 2·rank, on the
     ``lm_head`` of ``root``). Returns the trainable ones."""
@@ -117,9 +118,22 @@ class _Memory:
         return int(torch.cuda.max_memory_allocated()) if self.cuda else self.peak
 
 
-def retrain(model, strategy: str, masks: Masks | None, tokens: torch.Tensor, steps: int, lr: float,
-            batch_size: int, context: int, seed: int = 0, r: int = 16, alpha: float = 32.0, head_r: int = 16,
-            device="cpu", merge: bool = True) -> Recovery:
+def retrain(
+    model,
+    strategy: str,
+    masks: Masks | None,
+    tokens: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    context: int,
+    seed: int = 0,
+    r: int = 16,
+    alpha: float = 32.0,
+    head_r: int = 16,
+    device="cpu",
+    merge: bool = True,
+) -> Recovery:
     """Global retraining (``training_mode="retrain"``): AdamW on the causal-LM loss over random windows of
     ``tokens``, linear decay after 10 % warm-up, only the parameters of ``strategy``; FullFT re-applies
     ``masks`` after every step. With ``merge`` the adapters are merged at the end (MaskLoRA, ScaleLoRA and
@@ -141,16 +155,36 @@ def retrain(model, strategy: str, masks: Masks | None, tokens: torch.Tensor, ste
         memory.step(opt)
 
     start = time.perf_counter()
-    out.losses = train_lm(model, params, tokens, steps, lr, batch_size, context, seed, lr_schedule="linear",
-                          after_step=after, device=device, desc=f"retrain {strategy}")
+    out.losses = train_lm(
+        model,
+        params,
+        tokens,
+        steps,
+        lr,
+        batch_size,
+        context,
+        seed,
+        lr_schedule="linear",
+        after_step=after,
+        device=device,
+        desc=f"retrain {strategy}",
+    )
     out.seconds, out.memory_bytes = time.perf_counter() - start, memory.result()
     if merge:
         merge_adapters(model)
     return out
 
 
-def reconstructor(strategy: str, steps: int, lr: float, batch_size: int, r: int = 16, alpha: float = 32.0,
-                  seed: int = 0, log: list | None = None):
+def reconstructor(
+    strategy: str,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    r: int = 16,
+    alpha: float = 32.0,
+    seed: int = 0,
+    log: list | None = None,
+):
     """A ``reconstruct`` callback for :func:`companion.perp.prune.prune_model` (``training_mode=
     "reconstruct"``): train the ``strategy`` parameters of one pruned block to minimise
     MSE(block(X), Y_dense) with AdamW (linear decay, 10 % warm-up) on minibatches of the calibration
@@ -175,8 +209,7 @@ def reconstructor(strategy: str, steps: int, lr: float, batch_size: int, r: int 
                 for g in opt.param_groups:
                     g["lr"] = lr * mult(it, steps)
                 idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen).to(x.device)
-                kw = {k: (v[idx] if torch.is_tensor(v) and v.shape[0] == x.shape[0] else v)
-                      for k, v in kwargs.items()}
+                kw = {k: (v[idx] if torch.is_tensor(v) and v.shape[0] == x.shape[0] else v) for k, v in kwargs.items()}
                 out = block(x[idx], **kw)
                 out = out[0] if isinstance(out, tuple) else out
                 loss = torch.mean((out - y[idx]) ** 2)
@@ -195,5 +228,3 @@ def reconstructor(strategy: str, steps: int, lr: float, batch_size: int, r: int 
             log.append(rec)
 
     return run
-
-

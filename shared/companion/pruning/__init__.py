@@ -6,13 +6,47 @@ Reused by the sparse-model-soups, compression-aware Frank-Wolfe and PERP chapter
 
 from . import baselines
 from .baselines import STRATEGIES, SparseRun, train_sparse
-from .criteria import CRITERIA, cumulative_sparsity, global_top, lamp_scores, layer_sparsities, phase_rate, prune_, select
+from .criteria import (
+    CRITERIA,
+    cumulative_sparsity,
+    global_top,
+    lamp_scores,
+    layer_sparsities,
+    phase_rate,
+    prune_,
+    select,
+)
 from .imp import BimpResult, ImpResult, Pretrained, bimp, imp, pretrain, split_epochs
 from .masks import KeepMasked, Masks
 from .metrics import Flops, flops, sparsity
 from .schedules import SCHEDULES, allr_factor, retrain_schedule
 
-__all__ = ["Masks", "KeepMasked", "CRITERIA", "select", "prune_", "layer_sparsities", "lamp_scores", "phase_rate",
-           "cumulative_sparsity", "global_top", "sparsity", "flops", "Flops", "SCHEDULES", "retrain_schedule", "allr_factor",
-           "Pretrained", "pretrain", "imp", "bimp", "ImpResult", "BimpResult", "split_epochs",
-           "baselines", "STRATEGIES", "SparseRun", "train_sparse"]
+__all__ = [
+    "Masks",
+    "KeepMasked",
+    "CRITERIA",
+    "select",
+    "prune_",
+    "layer_sparsities",
+    "lamp_scores",
+    "phase_rate",
+    "cumulative_sparsity",
+    "global_top",
+    "sparsity",
+    "flops",
+    "Flops",
+    "SCHEDULES",
+    "retrain_schedule",
+    "allr_factor",
+    "Pretrained",
+    "pretrain",
+    "imp",
+    "bimp",
+    "ImpResult",
+    "BimpResult",
+    "split_epochs",
+    "baselines",
+    "STRATEGIES",
+    "SparseRun",
+    "train_sparse",
+]

@@ -59,8 +59,21 @@ from .criteria import global_top, prune_
 from .masks import KeepMasked, Masks
 from .metrics import sparsity as exact_sparsity
 
-__all__ = ["Strategy", "GMP", "DPF", "GSM", "LC", "DNW", "STR", "DST", "CS", "STRATEGIES", "SparseRun",
-           "gmp_sparsity", "train_sparse"]
+__all__ = [
+    "Strategy",
+    "GMP",
+    "DPF",
+    "GSM",
+    "LC",
+    "DNW",
+    "STR",
+    "DST",
+    "CS",
+    "STRATEGIES",
+    "SparseRun",
+    "gmp_sparsity",
+    "train_sparse",
+]
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
@@ -163,11 +176,14 @@ class Strategy(Callback):
     def on_train_begin(self, state: TrainState) -> None:
         """Check that the strategy was prepared (and knows the number of epochs if it needs it)."""
         if not self.layers:
-            raise ValueError(f"call {type(self).__name__}.prepare(model) before building the optimizer "
-                             "(train_sparse does)")
+            raise ValueError(
+                f"call {type(self).__name__}.prepare(model) before building the optimizer (train_sparse does)"
+            )
         if self.needs_epochs and self.epochs is None:
-            raise ValueError(f"{type(self).__name__} needs the number of training epochs: set strategy.epochs "
-                             "(train_sparse does) before calling fit")
+            raise ValueError(
+                f"{type(self).__name__} needs the number of training epochs: set strategy.epochs "
+                "(train_sparse does) before calling fit"
+            )
 
     def on_epoch_end(self, state: TrainState, row: dict) -> None:
         row["sparsity"] = self.current_sparsity(state.model)
@@ -581,15 +597,20 @@ class CS(_Reparametrized):
         def forward(self, weight: torch.Tensor) -> torch.Tensor:
             return weight * torch.sigmoid(self.beta * self.scores) * self.scale
 
-    def __init__(self, sparsity: float, penalty: float | None = None, s_initial: float = 0.0,
-                 beta_final: float = 200.0):
+    def __init__(
+        self, sparsity: float, penalty: float | None = None, s_initial: float = 0.0, beta_final: float = 200.0
+    ):
         super().__init__(sparsity)
         self.penalty = penalty if penalty is not None else _lookup(CS_PENALTY, sparsity)
         self.s_initial, self.beta_final = s_initial, beta_final
 
     def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "penalty": self.penalty, "s_initial": self.s_initial,
-                "beta_final": self.beta_final}
+        return {
+            **super().hyperparameters(),
+            "penalty": self.penalty,
+            "s_initial": self.s_initial,
+            "beta_final": self.beta_final,
+        }
 
     def make_parametrization(self, weight: torch.Tensor) -> nn.Module:
         return self._SoftMask(weight, self.s_initial)
@@ -660,10 +681,16 @@ class SparseRun:
         return self.masks.sparsity()
 
 
-def train_sparse(strategy: Strategy | str, model: nn.Module,
-                 make_optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer], train,
-                 epochs: int, sparsity: float | None = None, callbacks: Sequence[Callback] = (),
-                 **fit_kwargs) -> SparseRun:
+def train_sparse(
+    strategy: Strategy | str,
+    model: nn.Module,
+    make_optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+    train,
+    epochs: int,
+    sparsity: float | None = None,
+    callbacks: Sequence[Callback] = (),
+    **fit_kwargs,
+) -> SparseRun:
     """Train ``model`` from scratch with a prune-during-training ``strategy`` (an instance, or a key of
     :data:`STRATEGIES` together with ``sparsity``) and make the pruning permanent.
 

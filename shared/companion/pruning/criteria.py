@@ -94,8 +94,10 @@ def _uniform_plus(sizes: dict[str, int], sparsity: float) -> dict[str, float]:
         for n in middle:
             out[n] = s_middle
     if max(out.values()) > 1.0:
-        raise ValueError(f"uniform_plus cannot reach sparsity {sparsity}: the dense first layer and the 20 % "
-                         f"kept in the last layer leave too few weights")
+        raise ValueError(
+            f"uniform_plus cannot reach sparsity {sparsity}: the dense first layer and the 20 % "
+            f"kept in the last layer leave too few weights"
+        )
     return out
 
 
@@ -133,7 +135,7 @@ def global_top(scores: Mapping[str, torch.Tensor], sparsity: float, min_pruned: 
     if keep == n:
         kept.fill_(1.0)
     elif keep > 0 and flat.device.type == "cpu":
-        kept[torch.from_numpy(np.argpartition(flat.numpy(), n - keep)[n - keep:])] = 1.0
+        kept[torch.from_numpy(np.argpartition(flat.numpy(), n - keep)[n - keep :])] = 1.0
     elif keep > 0:
         kept[torch.topk(flat, keep, sorted=False).indices] = 1.0
     sizes = [s.numel() for s in scores.values()]
@@ -141,8 +143,13 @@ def global_top(scores: Mapping[str, torch.Tensor], sparsity: float, min_pruned: 
 
 
 @torch.no_grad()
-def select(model: nn.Module, sparsity: float, criterion: str = "global", masks: Masks | None = None,
-           generator: torch.Generator | None = None) -> Masks:
+def select(
+    model: nn.Module,
+    sparsity: float,
+    criterion: str = "global",
+    masks: Masks | None = None,
+    generator: torch.Generator | None = None,
+) -> Masks:
     """Masks that prune ``model`` to an overall ``sparsity`` under ``criterion`` (see the module docstring).
 
     ``masks`` are the current masks (already-pruned weights stay pruned, as in IMP's later phases); the
@@ -167,13 +174,23 @@ def select(model: nn.Module, sparsity: float, criterion: str = "global", masks: 
         scores[name] = s.masked_fill(~current[name].to(w.device), -math.inf)
     if criterion in ALLOCATIONS:  # the same selection within every layer, to the layer's own target
         targets = layer_sparsities(model, sparsity, criterion)
-        return Masks({name: global_top({name: scores[name]}, targets[name], int((~current[name]).sum()))[name] > 0
-                      for name, _ in params})
+        return Masks(
+            {
+                name: global_top({name: scores[name]}, targets[name], int((~current[name]).sum()))[name] > 0
+                for name, _ in params
+            }
+        )
     return Masks({name: m > 0 for name, m in global_top(scores, sparsity, current.zeros()).items()})
 
 
-def prune_(model: nn.Module, sparsity: float, criterion: str = "global", masks: Masks | None = None,
-           optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None) -> Masks:
+def prune_(
+    model: nn.Module,
+    sparsity: float,
+    criterion: str = "global",
+    masks: Masks | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+) -> Masks:
     """:func:`select` and apply in one call: zero the pruned weights (and optimizer state) and return the masks."""
     new = select(model, sparsity, criterion, masks, generator)
     new.apply_(model, optimizer)

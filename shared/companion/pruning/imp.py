@@ -48,8 +48,15 @@ class Pretrained:
 
     def save(self, path: str | Path) -> None:
         """One file with weights, learning rates, epochs and history."""
-        torch.save({"state_dict": self.state_dict, "lrs": torch.as_tensor(self.lrs), "epochs": self.epochs,
-                    "history": self.history.to_dict("list")}, path)
+        torch.save(
+            {
+                "state_dict": self.state_dict,
+                "lrs": torch.as_tensor(self.lrs),
+                "epochs": self.epochs,
+                "history": self.history.to_dict("list"),
+            },
+            path,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "Pretrained":
@@ -64,8 +71,14 @@ class _State(Callback):
         self.state = state
 
 
-def pretrain(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, epochs: int,
-             lr_schedule: str = "step", **fit_kwargs) -> Pretrained:
+def pretrain(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Dataset,
+    epochs: int,
+    lr_schedule: str = "step",
+    **fit_kwargs,
+) -> Pretrained:
     """Train ``model`` densely with :func:`companion.train.fit` and return it as :class:`Pretrained`
     (recording the learning rate of every iteration). The default ``step`` schedule (×0.1 at 50 % and 75 %)
     is the one under which FT, LRW and SLR differ from LLR; BIMP's dense phase uses ``linear``."""
@@ -95,11 +108,24 @@ def split_epochs(total: int, phases: int) -> list[int]:
     return [base] * (phases - 1) + [total - base * (phases - 1)]
 
 
-def imp(model: nn.Module, pretrained: Pretrained, make_optimizer: OptimizerFactory, train: Dataset,
-        sparsity: float, phases: int = 1, epochs_per_phase: int | None = None, total_epochs: int | None = None,
-        schedule: str = "allr", criterion: str = "global", batch_size: int = 64,
-        eval_sets: dict[str, Dataset] | None = None, device: torch.device | str = "cpu", seed: int = 0,
-        generator: torch.Generator | None = None, **fit_kwargs) -> ImpResult:
+def imp(
+    model: nn.Module,
+    pretrained: Pretrained,
+    make_optimizer: OptimizerFactory,
+    train: Dataset,
+    sparsity: float,
+    phases: int = 1,
+    epochs_per_phase: int | None = None,
+    total_epochs: int | None = None,
+    schedule: str = "allr",
+    criterion: str = "global",
+    batch_size: int = 64,
+    eval_sets: dict[str, Dataset] | None = None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    **fit_kwargs,
+) -> ImpResult:
     """Prune ``pretrained`` (loaded into ``model``) to ``sparsity`` in ``phases`` prune–retrain phases.
 
     Each phase prunes to the cumulative sparsity 1 − (1 − p)^j with p = 1 − (1 − s)^{1/J}, measures every
@@ -134,10 +160,21 @@ def imp(model: nn.Module, pretrained: Pretrained, make_optimizer: OptimizerFacto
             optimizer = make_optimizer(model.parameters())
             for group in optimizer.param_groups:  # the schedule gives absolute learning rates
                 group["lr"] = 1.0
-            history = fit(model, optimizer, train, epochs, batch_size=batch_size,
-                          lr_schedule=lambda it, total, lrs=lrs: float(lrs[it]), eval_sets=eval_sets,
-                          callbacks=[KeepMasked(masks), *extra_callbacks], device=device,
-                          seed=seed + j, eval_every=epochs, desc=f"phase {j}/{phases}", **fit_kwargs)
+            history = fit(
+                model,
+                optimizer,
+                train,
+                epochs,
+                batch_size=batch_size,
+                lr_schedule=lambda it, total, lrs=lrs: float(lrs[it]),
+                eval_sets=eval_sets,
+                callbacks=[KeepMasked(masks), *extra_callbacks],
+                device=device,
+                seed=seed + j,
+                eval_every=epochs,
+                desc=f"phase {j}/{phases}",
+                **fit_kwargs,
+            )
             last = history.iloc[-1]
             row.update(factor, peak_lr=float(lrs.max()))
             row.update({k: float(last[k]) for k in history.columns if k.endswith(("_acc", "_loss"))})
@@ -146,7 +183,9 @@ def imp(model: nn.Module, pretrained: Pretrained, make_optimizer: OptimizerFacto
             seconds += float(last["seconds"])
             all_lrs.append(lrs)
         else:
-            row.update({f"{name}_{k}": v for name, ds in eval_sets.items() for k, v in evaluate(model, ds, device).items()})
+            row.update(
+                {f"{name}_{k}": v for name, ds in eval_sets.items() for k, v in evaluate(model, ds, device).items()}
+            )
             row["seconds"] = 0.0
         rows.append(row)
     lrs_out = np.concatenate(all_lrs) if all_lrs else np.zeros(0)
@@ -166,18 +205,53 @@ class BimpResult:
         return (int(dense["samples"]) + self.imp.samples) / (float(dense["seconds"]) + self.imp.seconds)
 
 
-def bimp(model: nn.Module, make_optimizer: OptimizerFactory, train: Dataset, sparsity: float, total_epochs: int,
-         dense_epochs: int, phases: int, batch_size: int = 64, eval_sets: dict[str, Dataset] | None = None,
-         device: torch.device | str = "cpu", seed: int = 0, criterion: str = "global", **fit_kwargs) -> BimpResult:
+def bimp(
+    model: nn.Module,
+    make_optimizer: OptimizerFactory,
+    train: Dataset,
+    sparsity: float,
+    total_epochs: int,
+    dense_epochs: int,
+    phases: int,
+    batch_size: int = 64,
+    eval_sets: dict[str, Dataset] | None = None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    criterion: str = "global",
+    **fit_kwargs,
+) -> BimpResult:
     """Budgeted IMP (Zimmer et al., 2023, Section 4): train densely for T₀ = ``dense_epochs`` of the total
     budget T = ``total_epochs`` with a linear schedule, then IMP with ALLR over the remaining T − T₀ epochs
     split into ``phases`` phases. ALLR's d₂ = T_rt / T₀ uses the dense phase's length, as in the official code."""
     if not 0 < dense_epochs < total_epochs:
         raise ValueError(f"dense_epochs must be in (0, total_epochs = {total_epochs}), got {dense_epochs}")
     optimizer = make_optimizer(model.parameters())
-    dense = pretrain(model, optimizer, train, dense_epochs, lr_schedule="linear", batch_size=batch_size,
-                     device=device, seed=seed, eval_every=dense_epochs, **fit_kwargs)
-    result = imp(model, dense, make_optimizer, train, sparsity, phases, total_epochs=total_epochs - dense_epochs,
-                 schedule="allr", criterion=criterion, batch_size=batch_size, eval_sets=eval_sets, device=device,
-                 seed=seed, **fit_kwargs)
+    dense = pretrain(
+        model,
+        optimizer,
+        train,
+        dense_epochs,
+        lr_schedule="linear",
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+        eval_every=dense_epochs,
+        **fit_kwargs,
+    )
+    result = imp(
+        model,
+        dense,
+        make_optimizer,
+        train,
+        sparsity,
+        phases,
+        total_epochs=total_epochs - dense_epochs,
+        schedule="allr",
+        criterion=criterion,
+        batch_size=batch_size,
+        eval_sets=eval_sets,
+        device=device,
+        seed=seed,
+        **fit_kwargs,
+    )
     return BimpResult(dense, result)

@@ -87,8 +87,9 @@ class Masks(Mapping[str, torch.Tensor]):
 
     @staticmethod
     @torch.no_grad()
-    def apply_bound(bound: list[tuple[nn.Parameter, torch.Tensor]],
-                    optimizer: torch.optim.Optimizer | None = None) -> None:
+    def apply_bound(
+        bound: list[tuple[nn.Parameter, torch.Tensor]], optimizer: torch.optim.Optimizer | None = None
+    ) -> None:
         """Zero the pruned entries of bound parameters (and of their same-shaped optimizer state)."""
         for p, mask in bound:
             p.mul_(mask)

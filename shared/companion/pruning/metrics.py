@@ -44,8 +44,9 @@ def flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device |
     counts = {"dense": 0, "nonzero": 0}
 
     def hook(module: nn.Module, inputs, output) -> None:
-        positions = output[0, 0].numel() if not isinstance(module, nn.Linear) else \
-            output[0].numel() // module.weight.shape[0]
+        positions = (
+            output[0, 0].numel() if not isinstance(module, nn.Linear) else output[0].numel() // module.weight.shape[0]
+        )
         counts["dense"] += positions * module.weight.numel()
         counts["nonzero"] += positions * int((module.weight != 0).sum())
 

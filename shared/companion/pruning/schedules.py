@@ -79,8 +79,13 @@ def _norm(tensors: Sequence[torch.Tensor]) -> float:
     return math.sqrt(sum(float(t.detach().double().pow(2).sum()) for t in tensors))
 
 
-def allr_factor(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor], pruned_fraction: float,
-                retrain_iterations: int, pretrain_iterations: int) -> dict[str, float]:
+def allr_factor(
+    before: Sequence[torch.Tensor],
+    after: Sequence[torch.Tensor],
+    pruned_fraction: float,
+    retrain_iterations: int,
+    pretrain_iterations: int,
+) -> dict[str, float]:
     """ALLR's factor d = min(1, max(d₁, d₂)) (Zimmer et al., 2023, Section 3.1).
 
     d₁ = ‖θ − θ_p‖₂ / (‖θ‖₂·√s) measures how much of the norm pruning removed relative to the most it can
