@@ -8,6 +8,7 @@ import torch
 from companion.npr import (
     DeepONet,
     FourierIC,
+    FourierIC2D,
     HyperNetwork,
     LowRankMLP,
     Problem,
@@ -17,16 +18,26 @@ from companion.npr import (
     deeponet_matching,
     fine_tune,
     fourier_ic,
+    fourier_ic2d,
     from_samples,
     grf_ic,
+    grf_ic2d,
     grid,
+    grid2d,
     heat_exact,
+    heat_exact2d,
     num_params,
     predict,
+    predict2d,
+    predict_operator,
     random_networks,
     residual,
+    residual2d,
     residual_of,
+    residual_of2d,
     sensor_values,
+    train_operator,
+    wave_vectors,
 )
 from torch.func import functional_call
 
@@ -243,3 +254,130 @@ def test_cached_training_reuses_identical_runs_only(tmp_path):
     assert not first.cached and again.cached
     torch.testing.assert_close(p1, p2, rtol=0, atol=0)
     assert not run(seed=1)[0].cached and not run(steps=4)[0].cached and not run(init=1)[0].cached
+
+
+# --- 2D heat on the periodic unit square ------------------------------------------------------------------------
+
+
+def _heat2d_torch(ic: FourierIC2D, nu: float):
+    """The exact 2D heat solution written in torch (float64): x (..., 2), t (...)."""
+    a, b = torch.as_tensor(ic.a), torch.as_tensor(ic.b)
+    k = torch.as_tensor(ic.k, dtype=torch.float64)
+    lam = nu * (2 * math.pi) ** 2 * (k**2).sum(1)
+
+    def u(x, t):
+        ph = 2 * math.pi * x @ k.T  # (B, P, M)
+        decay = torch.exp(-lam * t[..., None])
+        return (decay * (a[:, None] * torch.sin(ph) + b[:, None] * torch.cos(ph))).sum(-1)
+
+    return u
+
+
+def _points2d(B, P=200, seed=0, t_min=0.0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.rand(B, P, 2, generator=g, dtype=torch.float64),
+        t_min + (1 - t_min) * torch.rand(B, P, generator=g, dtype=torch.float64),
+    )
+
+
+def _grid_points2d(B, n=16, times=(0.0, 0.25, 0.5, 1.0)):
+    pts, tt = grid2d(n), np.asarray(times)
+    x = torch.as_tensor(np.tile(pts, (len(tt), 1))).expand(B, -1, -1)
+    t = torch.as_tensor(np.repeat(tt, len(pts))).expand(B, -1)
+    return pts, tt, x, t
+
+
+def test_wave_vectors_and_2d_samplers():
+    k = wave_vectors(4)
+    assert k.shape == (2 * 4 * 5, 2) and np.abs(k).max() == 4
+    keys = {tuple(v) for v in k}
+    assert len(keys) == len(k) and (0, 0) not in keys
+    assert not any((-v[0], -v[1]) in keys for v in k)  # one of each pair +-k
+    ic = fourier_ic2d(4000, K=4, sigma=1.0, rng=0)
+    np.testing.assert_allclose(ic.a.std(0), 1.0 / np.sqrt((k**2).sum(1)), rtol=0.08)
+    g = grf_ic2d(4000, K=3, rng=1)
+    want = np.sqrt(2.0) * 25.0 * (4 * np.pi**2 * (g.k**2).sum(1) + 25.0) ** -2.0
+    np.testing.assert_allclose(g.b.std(0), want, rtol=0.08)
+    assert sensor_values(ic[:3], 12).shape == (3, 144)
+    assert grid2d(8).shape == (64, 2)
+
+
+def test_heat_exact2d_solves_the_pde_and_meets_the_initial_condition():
+    nu, ic = 0.02, fourier_ic2d(4, K=4, sigma=1.0, rng=2)
+    u = _heat2d_torch(ic, nu)
+    heat2d = Problem("heat2d", nu)
+    # on a grid of the unit square x times and at random points: residual at machine precision
+    pts, tt, xg, tg = _grid_points2d(4)
+    assert residual_of2d(heat2d, u, xg, tg).abs().max() < 1e-11
+    x, t = _points2d(4)
+    assert residual_of2d(heat2d, u, x, t).abs().max() < 1e-11
+    # a wrong diffusivity fails the same check
+    assert residual_of2d(Problem("heat2d", 0.03), u, x, t).abs().max() > 1e-2
+    # the numpy reference is the same function, equals u0 at t = 0, and the Laplacian of u0 is exact
+    ref = heat_exact2d(ic, pts, tt, nu)
+    assert ref.shape == (4, len(tt), len(pts))
+    np.testing.assert_allclose(ref.reshape(4, -1), u(xg, tg).numpy(), atol=1e-12)
+    np.testing.assert_allclose(ref[:, 0], ic(pts), atol=1e-13)
+    lap = residual_of2d(Problem("heat2d", 1.0), _heat2d_torch(ic, 0.0), xg[:, : len(pts)], tg[:, : len(pts)])
+    np.testing.assert_allclose(-lap.detach().numpy(), ic(pts, laplacian=True), atol=1e-9)
+    # one mode k = (1, 1) decays as exp(-nu 8 pi^2 t)
+    one = FourierIC2D(np.eye(len(ic.k))[[ic.k.tolist().index([1, 1])]], np.zeros((1, len(ic.k))), ic.k)
+    peak = heat_exact2d(one, np.array([[0.125, 0.125]]), np.array([1.0]), nu)
+    np.testing.assert_allclose(peak.ravel(), [math.exp(-nu * 8 * math.pi**2)], rtol=1e-12)
+
+
+def test_2d_pinn_residual_of_the_exact_solution_is_zero_and_of_a_perturbed_one_not():
+    nu, ic = 0.02, fourier_ic2d(3, K=3, sigma=1.0, rng=5)
+    heat2d = Problem("heat2d", nu)
+    u, u0 = _heat2d_torch(ic, nu), _heat2d_torch(ic, 0.0)
+    x, t = _points2d(3, t_min=0.05)
+
+    def g(xx, tt):  # u = u0 + t g for the exact u
+        return (u(xx, tt) - u0(xx, tt)) / tt
+
+    assert residual2d(heat2d, g, ic, x, t).abs().max() < 1e-9
+    bumped = residual2d(heat2d, lambda xx, tt: g(xx, tt) + 1e-2 * torch.cos(2 * math.pi * xx[..., 1]), ic, x, t)
+    assert bumped.abs().max() > 5e-3
+    with pytest.raises(ValueError):
+        residual2d(Problem("heat", nu), g, ic, x, t)
+
+
+def test_batched_2d_evaluation_shapes_and_independence():
+    torch.manual_seed(0)
+    B, P, m = 3, 50, 12
+    ic = fourier_ic2d(B, K=4, rng=1)
+    s = sensor_values(ic, m)
+    x = torch.rand(B, P, 2)
+    t = torch.rand(B, P)
+    hyper = HyperNetwork(m * m, (16, 16), hidden=32, rank=4, frequencies=2, dims=2)
+    assert hyper.template.w1.shape == (32, 4 * 2 + 1)
+    assert hyper.regressed == num_params(LowRankMLP(32, 4, 2, dims=2)) == (9 * 32 + 32) + 64 * 4 + 32 + 33
+    out = hyper.solution(s, x, t)
+    assert out.shape == (B, P)
+    theta = hyper(s)
+    for i in range(B):  # row i is network i at its own points
+        one = functional_call(hyper.template, {k: v[i] for k, v in theta.items()}, (x[i], t[i]))
+        torch.testing.assert_close(out[i], one, rtol=1e-5, atol=1e-6)
+    don = deeponet_matching(num_params(hyper), m * m, frequencies=2, dims=2)
+    assert don.solution(s, x, t).shape == (B, P)
+    assert abs(num_params(don) - num_params(hyper)) <= 0.02 * num_params(hyper)
+    # grid prediction (B, nt, P), and u = u0 at t = 0 exactly whatever the network
+    pts, tt = grid2d(8), np.array([0.0, 0.5, 1.0])
+    for model in (hyper, don):
+        pred = predict_operator(model, ic, pts, tt, m)
+        assert pred.shape == (B, 3, 64)
+        np.testing.assert_allclose(pred[:, 0], ic(pts), atol=1e-12)
+    assert predict2d(lambda xx, tt: xx[..., 0] * 0, ic, pts, tt).shape == (B, 3, 64)
+    with pytest.raises(ValueError):
+        LowRankMLP(dims=3)
+
+
+def test_2d_operator_training_runs_and_lowers_the_loss():
+    torch.manual_seed(0)
+    hyper = HyperNetwork(8 * 8, (16, 16), hidden=16, rank=2, frequencies=1, dims=2)
+    out = train_operator(
+        hyper, Problem("heat2d", 0.02), lambda n, rng: fourier_ic2d(n, K=2, rng=rng), 30, 4, 64, 3e-3, 8
+    )
+    assert len(out.losses) == 30 and np.isfinite(out.losses).all()
+    assert np.mean(out.losses[-5:]) < np.mean(out.losses[:5])

@@ -2,7 +2,8 @@
 and its hypernetwork, the physics-informed DeepONet baseline, PINN residuals and fine-tuning.
 
 - :mod:`~companion.npr.pde`: initial conditions (Fourier, out-of-distribution, Gaussian random field), the exact
-  heat solution, the pseudo-spectral Burgers solver and the exact Cole-Hopf solution;
+  heat solution, the pseudo-spectral Burgers solver and the exact Cole-Hopf solution; the 2D heat equation on
+  the periodic unit square (``FourierIC2D``, ``heat_exact2d``);
 - :mod:`~companion.npr.models`: :class:`LowRankMLP`, :class:`HyperNetwork`, :class:`DeepONet`, batched
   evaluation with ``torch.func``;
 - :mod:`~companion.npr.physics`: residuals, :func:`train_operator`, :func:`predict_operator`, :func:`fine_tune`.
@@ -11,14 +12,20 @@ and its hypernetwork, the physics-informed DeepONet baseline, PINN residuals and
 from .models import DeepONet, HyperNetwork, LowRankMLP, batched_call, deeponet_matching, num_params
 from .pde import (
     FourierIC,
+    FourierIC2D,
     burgers_cole_hopf,
     burgers_reference,
     burgers_spectral,
     fourier_ic,
+    fourier_ic2d,
     from_samples,
     grf_ic,
+    grf_ic2d,
+    grid2d,
     heat_exact,
+    heat_exact2d,
     relative_l2,
+    wave_vectors,
 )
 from .physics import (
     Problem,
@@ -26,10 +33,13 @@ from .physics import (
     grid,
     inference_seconds,
     predict,
+    predict2d,
     predict_operator,
     random_networks,
     residual,
+    residual2d,
     residual_of,
+    residual_of2d,
     sensor_values,
     steps_to_reach,
     train_operator,
@@ -39,6 +49,7 @@ from .physics import (
 __all__ = [
     "DeepONet",
     "FourierIC",
+    "FourierIC2D",
     "HyperNetwork",
     "LowRankMLP",
     "Problem",
@@ -49,20 +60,28 @@ __all__ = [
     "deeponet_matching",
     "fine_tune",
     "fourier_ic",
+    "fourier_ic2d",
     "from_samples",
     "grf_ic",
+    "grf_ic2d",
     "grid",
+    "grid2d",
     "heat_exact",
+    "heat_exact2d",
     "inference_seconds",
     "num_params",
     "predict",
+    "predict2d",
     "predict_operator",
     "random_networks",
     "relative_l2",
     "residual",
+    "residual2d",
     "residual_of",
+    "residual_of2d",
     "sensor_values",
     "steps_to_reach",
     "train_operator",
     "train_operator_cached",
+    "wave_vectors",
 ]

@@ -18,9 +18,14 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 
-def features(x: torch.Tensor, t: torch.Tensor, frequencies: int = 1) -> torch.Tensor:
+def features(x: torch.Tensor, t: torch.Tensor, frequencies: int = 1, dims: int = 1) -> torch.Tensor:
     """The inputs (sin 2 pi k x, cos 2 pi k x for k = 1..frequencies, t) of the solution networks: periodic in x
-    by construction. Shape: x.shape + (2 frequencies + 1,)."""
+    by construction. Shape: x.shape + (2 frequencies + 1,).
+
+    ``dims = 2``: x has a last axis (x1, x2) and the inputs are (sin 2 pi k x1, cos 2 pi k x1, sin 2 pi k x2,
+    cos 2 pi k x2, t), shape t.shape + (4 frequencies + 1,)."""
+    if dims == 2:
+        return torch.cat([features(x[..., 0], t, frequencies)[..., :-1], features(x[..., 1], t, frequencies)], -1)
     k = torch.arange(1, frequencies + 1, dtype=x.dtype, device=x.device)
     ph = 2 * math.pi * x[..., None] * k
     return torch.cat([torch.sin(ph), torch.cos(ph), t[..., None]], dim=-1)
@@ -29,16 +34,20 @@ def features(x: torch.Tensor, t: torch.Tensor, frequencies: int = 1) -> torch.Te
 class LowRankMLP(nn.Module):
     """The solution network g_theta: (sin 2 pi k x, cos 2 pi k x, t) -> h -> h -> 1 with tanh (k = 1..frequencies),
     whose hidden matrix is W = U V^T with U, V in R^{h x r} (``rank = None``: a full h x h matrix W).
+    ``dims = 2``: the network of the unit square, on the features of both coordinates (see :func:`features`;
+    x then has a last axis of 2), with the same low-rank hidden matrix.
 
     ``forward(x, t)`` takes points of any shape and returns g of the same shape. The parameters are ordinary
     ``nn.Parameter`` objects, so one instance is a standalone network (fine-tuned like any other) and also the
     template that :func:`batched_call` fills with regressed parameters.
     """
 
-    def __init__(self, hidden: int = 32, rank: int | None = 4, frequencies: int = 1):
+    def __init__(self, hidden: int = 32, rank: int | None = 4, frequencies: int = 1, dims: int = 1):
         super().__init__()
-        self.hidden, self.rank, self.frequencies = hidden, rank, frequencies
-        self.w1 = nn.Parameter(torch.empty(hidden, 2 * frequencies + 1))
+        if dims not in (1, 2):
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
+        self.hidden, self.rank, self.frequencies, self.dims = hidden, rank, frequencies, dims
+        self.w1 = nn.Parameter(torch.empty(hidden, 2 * dims * frequencies + 1))
         self.b1 = nn.Parameter(torch.empty(hidden))
         if rank is None:
             self.w2 = nn.Parameter(torch.empty(hidden, hidden))
@@ -62,14 +71,15 @@ class LowRankMLP(nn.Module):
             nn.init.zeros_(b)
 
     def extra_repr(self) -> str:
-        return f"hidden={self.hidden}, rank={self.rank}, frequencies={self.frequencies}"
+        extra = f", dims={self.dims}" if self.dims != 1 else ""
+        return f"hidden={self.hidden}, rank={self.rank}, frequencies={self.frequencies}{extra}"
 
     def hidden_matrix(self) -> torch.Tensor:
         """W = U V^T (or the full W): the h x h matrix of the hidden layer."""
         return self.w2 if self.rank is None else self.u @ self.v.T
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        z = torch.tanh(features(x, t, self.frequencies) @ self.w1.T + self.b1)
+        z = torch.tanh(features(x, t, self.frequencies, self.dims) @ self.w1.T + self.b1)
         if self.rank is None:
             z = torch.tanh(z @ self.w2.T + self.b2)
         else:  # (z V) U^T: O(h r) per point instead of O(h^2)
@@ -96,7 +106,7 @@ def batched_call(
     template: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, t: torch.Tensor
 ) -> torch.Tensor:
     """Evaluate one network per initial condition: ``params[name]`` has a leading batch dimension B, ``x`` and
-    ``t`` are (B, P); returns (B, P) with row i computed by ``template`` carrying the parameters of row i.
+    ``t`` are (B, P) (``x`` (B, P, 2) for a 2D template); returns (B, P) with row i computed by ``template`` carrying the parameters of row i.
 
     ``torch.func.vmap`` over ``functional_call`` maps the batch dimension of the parameters and the points
     together, so networks never mix: autograd derivatives of the summed output with respect to x and t are the
@@ -122,9 +132,10 @@ class HyperNetwork(nn.Module):
         rank: int | None = 4,
         frequencies: int = 1,
         out_scale: float = 0.1,
+        dims: int = 1,
     ):
         super().__init__()
-        self.template = LowRankMLP(hidden, rank, frequencies)
+        self.template = LowRankMLP(hidden, rank, frequencies, dims)
         self.shapes = {name: p.shape for name, p in self.template.named_parameters()}
         self.sizes = [p.numel() for p in self.template.parameters()]
         self.net = mlp([sensors, *widths, sum(self.sizes)])
@@ -157,7 +168,8 @@ class DeepONet(nn.Module):
     with the same reparametrisation u = u0 + t g, so that both methods differ only in how u0 enters g.
 
     The trunk runs at every collocation point and dominates the cost of a PINN step; ``trunk_width`` keeps it
-    small and ``width`` (the branch) carries the parameter budget (see :func:`deeponet_matching`)."""
+    small and ``width`` (the branch) carries the parameter budget (see :func:`deeponet_matching`). ``dims = 2``:
+    the trunk takes the features of both coordinates of the unit square, as NPR's 2D solution network."""
 
     def __init__(
         self,
@@ -167,32 +179,40 @@ class DeepONet(nn.Module):
         latent: int = 32,
         trunk_width: int = 32,
         frequencies: int = 1,
+        dims: int = 1,
     ):
         super().__init__()
-        self.frequencies = frequencies
+        self.frequencies, self.dims = frequencies, dims
         self.branch = mlp([sensors] + [width] * depth + [latent])
-        self.trunk = mlp([2 * frequencies + 1] + [trunk_width] * depth + [latent])
+        self.trunk = mlp([2 * dims * frequencies + 1] + [trunk_width] * depth + [latent])
         self.bias = nn.Parameter(torch.zeros(1))
 
     def solution(self, sensors: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """g(x, t) for every row of ``sensors`` (B, m) at the points (B, P): (B, P)."""
         b = self.branch(sensors)  # (B, p)
-        tr = torch.tanh(self.trunk(features(x, t, self.frequencies)))  # (B, P, p)
+        tr = torch.tanh(self.trunk(features(x, t, self.frequencies, self.dims)))  # (B, P, p)
         return torch.einsum("bk,bpk->bp", b, tr) + self.bias
 
 
 def deeponet_matching(
-    n_params: int, sensors: int = 64, depth: int = 2, latent: int = 32, trunk_width: int = 32, frequencies: int = 1
+    n_params: int,
+    sensors: int = 64,
+    depth: int = 2,
+    latent: int = 32,
+    trunk_width: int = 32,
+    frequencies: int = 1,
+    dims: int = 1,
 ) -> DeepONet:
     """The :class:`DeepONet` whose branch width makes its parameter count closest to ``n_params``."""
     best = min(
-        range(4, 1025), key=lambda w: abs(_count(w, sensors, depth, latent, trunk_width, frequencies) - n_params)
+        range(4, 1025),
+        key=lambda w: abs(_count(w, sensors, depth, latent, trunk_width, frequencies, dims) - n_params),
     )
-    return DeepONet(sensors, best, depth, latent, trunk_width, frequencies)
+    return DeepONet(sensors, best, depth, latent, trunk_width, frequencies, dims)
 
 
-def _count(w: int, m: int, depth: int, p: int, tw: int, freq: int) -> int:
+def _count(w: int, m: int, depth: int, p: int, tw: int, freq: int, dims: int = 1) -> int:
     def dense(sizes):
         return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
-    return dense([m] + [w] * depth + [p]) + dense([2 * freq + 1] + [tw] * depth + [p]) + 1
+    return dense([m] + [w] * depth + [p]) + dense([2 * dims * freq + 1] + [tw] * depth + [p]) + 1

@@ -210,3 +210,91 @@ def relative_l2(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     pred, ref = np.asarray(pred), np.asarray(ref)
     axes = tuple(range(1, ref.ndim))
     return np.sqrt(((pred - ref) ** 2).sum(axes) / (ref**2).sum(axes))
+
+
+# --- 2D: the periodic unit square (the ``gpu`` profile's heat problem) -----------------------------------------
+
+
+def wave_vectors(K: int) -> np.ndarray:
+    """The integer wave vectors k = (k1, k2) with max(|k1|, |k2|) <= K in the half plane k1 > 0 or (k1 = 0,
+    k2 > 0): one of each pair +-k, so that sin/cos(2 pi k.x) over them are linearly independent. (M, 2),
+    M = 2K(K + 1)."""
+    ks = [(k1, k2) for k1 in range(0, K + 1) for k2 in range(-K, K + 1) if k1 > 0 or k2 > 0]
+    return np.array(ks, dtype=np.int64)
+
+
+@dataclass
+class FourierIC2D:
+    """A batch of initial conditions on the periodic unit square,
+    u0_i(x) = sum_j a[i, j] sin(2 pi k_j . x) + b[i, j] cos(2 pi k_j . x), x = (x1, x2), over the wave vectors
+    ``k`` (M, 2) of :func:`wave_vectors`: the 2D analogue of :class:`FourierIC`."""
+
+    a: np.ndarray  # (n, M)
+    b: np.ndarray  # (n, M)
+    k: np.ndarray  # (M, 2) integer wave vectors
+
+    def __post_init__(self):
+        self.a = np.atleast_2d(np.asarray(self.a, dtype=np.float64))
+        self.b = np.atleast_2d(np.asarray(self.b, dtype=np.float64))
+        self.k = np.asarray(self.k, dtype=np.int64).reshape(-1, 2)
+        if self.a.shape != self.b.shape or self.a.shape[1] != len(self.k):
+            raise ValueError(f"coefficients {self.a.shape}, {self.b.shape} do not fit {len(self.k)} wave vectors")
+
+    def __len__(self) -> int:
+        return self.a.shape[0]
+
+    def __getitem__(self, idx) -> "FourierIC2D":
+        return FourierIC2D(self.a[idx], self.b[idx], self.k)
+
+    def __call__(self, points: np.ndarray, laplacian: bool = False) -> np.ndarray:
+        """u0 (or its Laplacian) of every initial condition at ``points`` (P, 2): (n, P)."""
+        ph = 2 * np.pi * np.reshape(points, (-1, 2)) @ self.k.T  # (P, M)
+        scale = -((2 * np.pi) ** 2) * (self.k**2).sum(1) if laplacian else np.ones(len(self.k))
+        return (self.a * scale) @ np.sin(ph).T + (self.b * scale) @ np.cos(ph).T
+
+
+def fourier_ic2d(
+    n: int,
+    K: int = 4,
+    sigma: float = 1.0,
+    decay: float = 1.0,
+    rng: np.random.Generator | int | None = None,
+) -> FourierIC2D:
+    """The 2D version of :func:`fourier_ic`: a_k, b_k ~ N(0, (sigma / |k|^decay)^2) for the wave vectors of
+    :func:`wave_vectors` (max(|k1|, |k2|) <= K)."""
+    rng = np.random.default_rng(rng)
+    k = wave_vectors(K)
+    std = sigma / np.sqrt((k**2).sum(1)) ** decay
+    return FourierIC2D(rng.standard_normal((n, len(k))) * std, rng.standard_normal((n, len(k))) * std, k)
+
+
+def grf_ic2d(
+    n: int,
+    K: int = 8,
+    sigma: float = 25.0,
+    tau: float = 5.0,
+    alpha: float = 4.0,
+    rng: np.random.Generator | int | None = None,
+) -> FourierIC2D:
+    """The 2D version of :func:`grf_ic`: a periodic Gaussian random field N(0, sigma^2 (-Delta + tau^2 I)^(-alpha))
+    on the unit square, zero mean, truncated to the wave vectors with max(|k1|, |k2|) <= K. The eigenvalue of
+    -Delta at sqrt(2) sin/cos(2 pi k.x) is 4 pi^2 |k|^2."""
+    rng = np.random.default_rng(rng)
+    k = wave_vectors(K)
+    std = np.sqrt(2.0) * sigma * (4 * np.pi**2 * (k**2).sum(1) + tau**2) ** (-alpha / 2)
+    return FourierIC2D(rng.standard_normal((n, len(k))) * std, rng.standard_normal((n, len(k))) * std, k)
+
+
+def heat_exact2d(ic: FourierIC2D, points: np.ndarray, t: np.ndarray, nu: float) -> np.ndarray:
+    """The exact solution of u_t = nu (u_xx + u_yy) on the periodic unit square: the mode k decays as
+    exp(-nu 4 pi^2 |k|^2 t). ``points`` (P, 2); returns (n, len(t), P)."""
+    ph = 2 * np.pi * np.reshape(points, (-1, 2)) @ ic.k.T  # (P, M)
+    decay = np.exp(-nu * np.outer(np.ravel(t), 4 * np.pi**2 * (ic.k**2).sum(1)))  # (T, M)
+    return np.einsum("nm,tm,pm->ntp", ic.a, decay, np.sin(ph)) + np.einsum("nm,tm,pm->ntp", ic.b, decay, np.cos(ph))
+
+
+def grid2d(n: int) -> np.ndarray:
+    """The n x n points (i / n, j / n) of the unit square, x1 running slowest: (n^2, 2)."""
+    g = np.arange(n) / n
+    X1, X2 = np.meshgrid(g, g, indexing="ij")
+    return np.stack([X1.ravel(), X2.ravel()], axis=1)

@@ -26,7 +26,7 @@ from torch.func import stack_module_state
 from .. import paths, progress
 from ..numerics import PINNED_ENV
 from .models import LowRankMLP, batched_call
-from .pde import FourierIC
+from .pde import FourierIC, FourierIC2D
 
 SolutionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, t) of shape (B, P) -> g of shape (B, P)
 
@@ -34,15 +34,21 @@ SolutionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, t) of s
 @dataclass
 class Problem:
     """A periodic 1D initial-value problem u_t = N[u] on [0, 1) x [0, T]: ``pde`` is "heat" (N[u] = nu u_xx)
-    or "burgers" (N[u] = -u u_x + nu u_xx)."""
+    or "burgers" (N[u] = -u u_x + nu u_xx); "heat2d" is the heat equation u_t = nu (u_xx + u_yy) on the periodic
+    unit square (see :func:`residual2d`)."""
 
     pde: str
     nu: float
     T: float = 1.0
 
     def __post_init__(self):
-        if self.pde not in ("heat", "burgers"):
-            raise ValueError(f"unknown PDE {self.pde!r}: heat or burgers")
+        if self.pde not in ("heat", "burgers", "heat2d"):
+            raise ValueError(f"unknown PDE {self.pde!r}: heat, burgers or heat2d")
+
+    @property
+    def dims(self) -> int:
+        """The number of space dimensions."""
+        return 2 if self.pde == "heat2d" else 1
 
     def residual(self, u, u_t, u_x, u_xx):
         """u_t - N[u] pointwise."""
@@ -64,9 +70,58 @@ def ic_eval(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, derivative: int =
     return (torch.sin(ph) * (a * wm)[:, None, :]).sum(-1) + (torch.cos(ph) * (b * wm)[:, None, :]).sum(-1)
 
 
-def sensor_values(ic: FourierIC, m: int = 64, dtype=torch.float32) -> torch.Tensor:
-    """u0 at the m equispaced sensors j/m: the input of the hypernetwork and of the DeepONet branch (B, m)."""
+def sensor_values(ic: FourierIC | FourierIC2D, m: int = 64, dtype=torch.float32) -> torch.Tensor:
+    """u0 at the m equispaced sensors j/m: the input of the hypernetwork and of the DeepONet branch (B, m).
+    For a :class:`~companion.npr.pde.FourierIC2D`, m is per side: the m x m grid (i/m, j/m), (B, m^2)."""
+    if isinstance(ic, FourierIC2D):
+        g = np.arange(m) / m
+        X1, X2 = np.meshgrid(g, g, indexing="ij")
+        return torch.as_tensor(ic(np.stack([X1.ravel(), X2.ravel()], 1)), dtype=dtype)
     return torch.as_tensor(ic(np.arange(m) / m), dtype=dtype)
+
+
+def ic_eval2d(ic: FourierIC2D, x: torch.Tensor, laplacian: bool = False) -> torch.Tensor:
+    """u0 of :class:`~companion.npr.pde.FourierIC2D` (or its Laplacian) at x (B, P, 2), in torch: (B, P)."""
+    a = torch.as_tensor(ic.a, dtype=x.dtype, device=x.device)
+    b = torch.as_tensor(ic.b, dtype=x.dtype, device=x.device)
+    k = torch.as_tensor(ic.k, dtype=x.dtype, device=x.device)  # (M, 2)
+    if laplacian:
+        lam = -((2 * math.pi) ** 2) * (k**2).sum(1)
+        a, b = a * lam, b * lam
+    ph = 2 * math.pi * x @ k.T  # (B, P, M)
+    return (torch.sin(ph) * a[:, None, :]).sum(-1) + (torch.cos(ph) * b[:, None, :]).sum(-1)
+
+
+def residual2d(problem: Problem, g: SolutionFn, ic: FourierIC2D, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The PINN residual u_t - nu (u_xx + u_yy) of u = u0(x) + t g(x, t) on the unit square at the collocation
+    points x (B, P, 2), t (B, P): (B, P).
+
+    u_t = g + t g_t and Laplace(u) = Laplace(u0) + t Laplace(g), u0's Laplacian exact from its modes, g's by
+    autograd on the summed output (per point, as in :func:`residual`): the gradient with respect to x (B, P, 2)
+    gives (g_x, g_y), and the second derivatives g_xx, g_yy come from the gradients of their sums.
+    """
+    if problem.pde != "heat2d":
+        raise ValueError(f"residual2d is the 2D heat residual, got the problem {problem.pde!r}")
+    x = x.detach().requires_grad_(True)
+    t = t.detach().requires_grad_(True)
+    gv = g(x, t)
+    g_x, g_t = torch.autograd.grad(gv.sum(), (x, t), create_graph=True)  # g_x: (B, P, 2)
+    (g_11,) = torch.autograd.grad(g_x[..., 0].sum(), x, create_graph=True)
+    (g_22,) = torch.autograd.grad(g_x[..., 1].sum(), x, create_graph=True)
+    lap = ic_eval2d(ic, x, laplacian=True) + t * (g_11[..., 0] + g_22[..., 1])
+    return gv + t * g_t - problem.nu * lap
+
+
+def residual_of2d(problem: Problem, u_fn: SolutionFn, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The residual u_t - nu (u_xx + u_yy) of any differentiable u(x, t) on the unit square, x (B, P, 2), t (B, P),
+    by autograd (used in the tests on exact and perturbed solutions)."""
+    x = x.detach().requires_grad_(True)
+    t = t.detach().requires_grad_(True)
+    u = u_fn(x, t)
+    u_x, u_t = torch.autograd.grad(u.sum(), (x, t), create_graph=True)
+    (u_11,) = torch.autograd.grad(u_x[..., 0].sum(), x, create_graph=True)
+    (u_22,) = torch.autograd.grad(u_x[..., 1].sum(), x, create_graph=True)
+    return u_t - problem.nu * (u_11[..., 0] + u_22[..., 1])
 
 
 def residual(
@@ -124,6 +179,9 @@ def train_operator(
     Every step draws ``batch`` fresh initial conditions from ``sampler`` and ``points`` uniform collocation points
     in [0, 1) x [0, T] per condition and takes an Adam step on the mean squared residual, the learning rate
     decaying from ``lr`` to 0 on a cosine. Draws depend on ``seed`` only (made on the CPU, then moved).
+    For the 2D problem ("heat2d") the sampler gives :class:`~companion.npr.pde.FourierIC2D`, ``sensors`` is the
+    side of the sensor grid (the model takes sensors^2 inputs) and the collocation points are uniform in the
+    unit square; the loss is :func:`residual2d`.
     """
     model.to(device)
     rng = np.random.default_rng(seed)
@@ -135,11 +193,17 @@ def train_operator(
     start = time.perf_counter()
     for _ in progress(range(steps), desc=desc):
         ic = sampler(batch, rng)
-        a, b = (v.to(device) for v in ic_tensors(ic))
-        s = sensor_values(ic, sensors).to(device)
-        x = torch.rand(batch, points, generator=gen).to(device)
-        t = problem.T * torch.rand(batch, points, generator=gen).to(device)
-        loss = residual(problem, lambda xx, tt: model.solution(s, xx, tt), a, b, x, t).pow(2).mean()
+        if problem.dims == 2:
+            s = sensor_values(ic, sensors).to(device)
+            x = torch.rand(batch, points, 2, generator=gen).to(device)
+            t = problem.T * torch.rand(batch, points, generator=gen).to(device)
+            loss = residual2d(problem, lambda xx, tt: model.solution(s, xx, tt), ic, x, t).pow(2).mean()
+        else:
+            a, b = (v.to(device) for v in ic_tensors(ic))
+            s = sensor_values(ic, sensors).to(device)
+            x = torch.rand(batch, points, generator=gen).to(device)
+            t = problem.T * torch.rand(batch, points, generator=gen).to(device)
+            loss = residual(problem, lambda xx, tt: model.solution(s, xx, tt), a, b, x, t).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -177,6 +241,8 @@ def train_operator_cached(
     for tensor in model.state_dict().values():
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     digest.update(probe.a.tobytes() + probe.b.tobytes())
+    if isinstance(probe, FourierIC2D):
+        digest.update(probe.k.tobytes())
     here = Path(__file__).parent
     for name in ("physics.py", "models.py"):
         digest.update((here / name).read_bytes())
@@ -244,13 +310,30 @@ def predict(
     return ic(x)[:, None, :] + t[None, :, None] * gv
 
 
+@torch.no_grad()
+def predict2d(
+    g: SolutionFn, ic: FourierIC2D, points: np.ndarray, t: np.ndarray, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """:func:`predict` on the unit square: u = u0 + t g at ``points`` (P, 2) and times ``t`` for every initial
+    condition, (B, len(t), P); ``g`` maps x (B, Q, 2), t (B, Q) to (B, Q)."""
+    points = np.reshape(points, (-1, 2))
+    B, P = len(ic), len(points)
+    xs = torch.as_tensor(np.tile(points, (len(t), 1)), dtype=torch.float32).expand(B, -1, -1).to(device)
+    ts = torch.as_tensor(np.repeat(t, P), dtype=torch.float32).expand(B, -1).to(device)
+    gv = g(xs, ts).double().cpu().reshape(B, len(t), P).numpy()
+    return ic(points)[:, None, :] + t[None, :, None] * gv
+
+
 def predict_operator(
-    model: torch.nn.Module, ic: FourierIC, x: np.ndarray, t: np.ndarray, sensors: int = 64
+    model: torch.nn.Module, ic: FourierIC | FourierIC2D, x: np.ndarray, t: np.ndarray, sensors: int = 64
 ) -> np.ndarray:
     """:func:`predict` for an operator model (NPR or DeepONet) from the sensor values of ``ic``, on the
-    model's device."""
+    model's device. For a :class:`~companion.npr.pde.FourierIC2D`, ``x`` are points (P, 2) of the unit square,
+    ``sensors`` the side of the sensor grid, and the result is :func:`predict2d`'s (B, len(t), P)."""
     device = next(model.parameters()).device
     s = sensor_values(ic, sensors).to(device)
+    if isinstance(ic, FourierIC2D):
+        return predict2d(lambda xx, tt: model.solution(s, xx, tt), ic, x, t, device)
     return predict(lambda xx, tt: model.solution(s, xx, tt), ic, x, t, device)
 
 
