@@ -260,3 +260,94 @@ def test_brute_force_fast_path_matches_the_plain_forward():
     assert ma.provers._linear_head(A) is not None and ma.provers._linear_head(wrapped) is None
     for role in ("merlin", "morgana"):
         assert torch.equal(fast(A, x, y, role), fast(wrapped, x, y, role))
+
+
+# --- the gpu profile's options: upsampled digits, CNN Arthur, CNN prover --------------------------------------------
+
+
+@pytest.mark.parametrize("size", [16, 24])
+def test_upsampled_digits_keep_labels_split_and_binarisation(size):
+    small, big = ma.binarised_digits(), ma.binarised_digits(image_size=size)
+    assert big.X.shape == (len(small.y), size * size) and big.d == size * size and big.shape == (size, size)
+    assert torch.equal(big.y, small.y)
+    assert torch.equal(big.train_idx, small.train_idx) and torch.equal(big.test_idx, small.test_idx)
+    assert set(big.X.unique().tolist()) == {-1.0, 1.0}  # same ±1 binarisation, 0 still means hidden
+    # bilinear upsampling, then the same threshold: a coarse copy of the 8x8 digit
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    sel = np.isin(raw.target, (2, 4))
+    up = ma.upsample_images(raw.data[sel], (8, 8), size)
+    ref = torch.nn.functional.interpolate(
+        torch.tensor(raw.data[sel]).reshape(-1, 1, 8, 8), size=(size, size), mode="bilinear", align_corners=False
+    ).reshape(-1, size * size)
+    assert np.allclose(up, ref.numpy())
+    assert ma.load("digits", image_size=size).X.shape[1] == size * size
+    assert torch.equal(ma.load("digits", image_size=8).X, small.X)
+    with pytest.raises(ValueError):
+        ma.load("breast_cancer", image_size=16)
+
+
+def test_cnn_arthur_shapes_and_no_batch_norm():
+    arthur = ma.make_arthur("cnn", 256, [64, 64], (16, 16))
+    assert arthur(torch.randn(5, 256)).shape == (5, 3)
+    assert ma.make_arthur("cnn", 64, [32], (8, 8))(torch.randn(2, 64)).shape == (2, 3)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in arthur.modules())
+    torch.manual_seed(0)
+    a = ma.make_arthur("mlp", 64, [64, 64])
+    torch.manual_seed(0)
+    b = ma.arthur_mlp(64, hidden=(64, 64))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(ValueError):
+        ma.make_arthur("cnn", 30, [64], None)
+    with pytest.raises(ValueError):
+        ma.make_arthur("cnn", 100, [64], (10, 10))
+
+
+def topk_mask_of(prover, x, k):
+    return ma.topk_mask(prover.net(x).detach(), k)
+
+
+@pytest.mark.parametrize("k", [1, 5, 16])
+def test_cnn_prover_masks_have_exactly_k_ones(k):
+    torch.manual_seed(0)
+    prover = ma.make_prover("amortised", 256, k, 256, None, seed=0, net="cnn", shape=(16, 16))
+    arthur = ma.make_arthur("cnn", 256, [32], (16, 16))
+    x = torch.randn(7, 256).sign()
+    y = torch.randint(0, 2, (7,))
+    for role in ("merlin", "morgana"):
+        mask = prover(arthur, x, y, role)
+        assert mask.shape == (7, 256)
+        assert set(mask.unique().tolist()) <= {0.0, 1.0} and (mask.sum(1) == k).all()
+        soft = prover.soft_mask(x).detach()  # straight-through: its forward value is the hard mask
+        assert torch.allclose(soft, topk_mask_of(prover, x, k), atol=1e-6)
+    with pytest.raises(ValueError):
+        ma.make_prover("amortised", 30, 2, 90, torch.arange(30).repeat_interleave(3), net="cnn", shape=None)
+
+
+def test_cnn_prover_step_changes_the_prover_and_leaves_arthur_unchanged():
+    torch.manual_seed(0)
+    arthur = ma.make_arthur("cnn", 64, [32], (8, 8))
+    arthur.train()
+    before = {n: t.clone() for n, t in arthur.state_dict().items()}
+    prover = ma.make_prover("amortised", 64, 4, 64, None, seed=0, net="cnn", shape=(8, 8), steps=2)
+    net_before = [p.clone() for p in prover.net.parameters()]
+    x, y = torch.randn(16, 64).sign(), torch.randint(0, 2, (16,))
+    prover.fit_step(arthur, x, y, "merlin")
+    prover.fit_step(arthur, x, y, "morgana")
+    assert all(torch.equal(before[n], t) for n, t in arthur.state_dict().items())
+    assert all(p.grad is None for p in arthur.parameters()) and arthur.training
+    assert any(not torch.equal(a, b) for a, b in zip(net_before, prover.net.parameters()))
+
+
+def test_cnn_game_runs_on_upsampled_digits():
+    torch.manual_seed(0)
+    data = ma.load("digits", image_size=16)
+    X, y = data.train
+    arthur = ma.make_arthur("cnn", data.d, [32], data.shape)
+    ma.pretrain_arthur(arthur, X, y, epochs=1)
+    merlin = ma.make_prover("amortised", data.d, 8, data.d, None, seed=0, net="cnn", shape=data.shape)
+    morgana = ma.make_prover("greedy", data.d, 8, data.d, None)
+    ma.train_min_max(arthur, merlin, morgana, X[:64], y[:64], epochs=1)
+    m = ma.evaluate_game(arthur, merlin, morgana, data)["metrics"]
+    assert 0.0 <= m["completeness"] <= 1.0 and 0.0 <= m["soundness"] <= 1.0 and 0.0 <= m["precision"] <= 1.0

@@ -28,6 +28,59 @@ def arthur_mlp(in_features: int, hidden: Sequence[int] = (64, 64), batch_norm: b
     return MLP(in_features, hidden, num_classes=3, batch_norm=batch_norm)
 
 
+class ArthurCNN(nn.Module):
+    """Arthur as a small CNN on square images with three logits (class 0, class 1, ⊥), a reduced form of
+    the official MNIST ``SimpleCNN``: two 3x3 convolutions (``channels``) with ReLU and 2x2 max-pooling each,
+    then a linear layer of width ``hidden`` and the three logits. No BatchNorm (see the chapter) and no
+    dropout. It takes the flattened ``(B, H * W)`` inputs of the game and reshapes them to ``(B, 1, H, W)``;
+    ``H`` and ``W`` must be divisible by 4."""
+
+    def __init__(self, shape: tuple[int, int], channels: Sequence[int] = (16, 32), hidden: int = 64):
+        super().__init__()
+        h, w = shape
+        if h % 4 or w % 4:
+            raise ValueError(f"ArthurCNN needs an image shape divisible by 4, got {shape}")
+        c1, c2 = channels
+        self.shape = (h, w)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c2 * (h // 4) * (w // 4), hidden), nn.ReLU(), nn.Linear(hidden, 3)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x.reshape(-1, 1, *self.shape)))
+
+
+def arthur_cnn(shape: tuple[int, int], channels: Sequence[int] = (16, 32), hidden: int = 64) -> ArthurCNN:
+    """Arthur as :class:`ArthurCNN` (for the ``gpu`` profile's upsampled digits)."""
+    return ArthurCNN(tuple(shape), channels, hidden)
+
+
+ARTHURS = ("mlp", "cnn")
+
+
+def make_arthur(
+    name: str, in_features: int, hidden: Sequence[int] = (64, 64), shape: tuple[int, ...] | None = None
+) -> nn.Module:
+    """Arthur by name: ``mlp`` is :func:`arthur_mlp` with the hidden widths ``hidden`` (the book's Arthur,
+    built exactly as ``arthur_mlp(in_features, hidden=tuple(hidden))``); ``cnn`` is :func:`arthur_cnn` on
+    images of ``shape`` with the last hidden width as its linear layer."""
+    if name == "mlp":
+        return arthur_mlp(in_features, hidden=tuple(hidden))
+    if name == "cnn":
+        if shape is None or len(shape) != 2:
+            raise ValueError("a CNN Arthur needs image data (a two-dimensional shape)")
+        return arthur_cnn(shape, hidden=int(hidden[-1]))
+    raise ValueError(f"unknown Arthur {name!r}; accepted: {', '.join(ARTHURS)}")
+
+
 def expand_mask(mask: Tensor, groups: Tensor | None) -> Tensor:
     """A mask over features ``(..., d)`` as a mask over input columns ``(..., D)``: column ``j`` belongs to
     feature ``groups[j]`` (one-hot blocks of a tabular input); ``groups=None``: one column per feature."""

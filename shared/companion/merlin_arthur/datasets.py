@@ -53,16 +53,37 @@ def _make(
     )
 
 
+def upsample_images(images: np.ndarray, shape: tuple[int, int], size: int) -> np.ndarray:
+    """Flattened grey-value images ``(N, H * W)`` resized to ``size x size`` by bilinear interpolation
+    (``torch.nn.functional.interpolate``, ``align_corners=False``), flattened again (float64)."""
+    x = torch.from_numpy(np.asarray(images, dtype=np.float64)).reshape(-1, 1, *shape)
+    up = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return up.reshape(len(x), size * size).numpy()
+
+
 def binarised_digits(
-    pair: tuple[int, int] = (2, 4), threshold: float = 8.0, test_fraction: float = 0.3, seed: int = 0
+    pair: tuple[int, int] = (2, 4),
+    threshold: float = 8.0,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    image_size: int = 8,
 ) -> FeatureData:
     """scikit-learn's 8x8 digits of two classes (relabelled 0/1), pixels binarised to ±1 (value >= threshold
-    -> +1) so that 0 can mean hidden, classes balanced by undersampling, stratified train/test split."""
+    -> +1) so that 0 can mean hidden, classes balanced by undersampling, stratified train/test split.
+
+    ``image_size`` other than 8 (the ``gpu`` profile: 16 or 24) first upsamples the grey values (0..16)
+    bilinearly to ``image_size x image_size`` and then binarises at the same threshold; labels, class
+    balancing and the split are those of the 8x8 data (they depend only on the labels)."""
     data = load_digits()
     sel = np.isin(data.target, pair)
-    X = np.where(data.data[sel] >= threshold, 1.0, -1.0)
+    name = f"digits {pair[0]} vs {pair[1]}"
+    if image_size == 8:
+        X = np.where(data.data[sel] >= threshold, 1.0, -1.0)
+    else:
+        X = np.where(upsample_images(data.data[sel], (8, 8), image_size) >= threshold, 1.0, -1.0)
+        name += f" ({image_size}x{image_size})"
     y = (data.target[sel] == pair[1]).astype(np.int64)
-    return _make(X, y, 64, None, test_fraction, seed, f"digits {pair[0]} vs {pair[1]}", (8, 8))
+    return _make(X, y, image_size * image_size, None, test_fraction, seed, name, (image_size, image_size))
 
 
 def one_hot_blocks(codes: np.ndarray, levels: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -165,10 +186,14 @@ def census(data_root: str, bins: int = 5, seed: int = 0, test_fraction: float = 
     return _make(X, y, len(levels), groups, test_fraction, seed, "census")
 
 
-def load(name: str, seed: int = 0, data_root: str = "", **options) -> FeatureData:
-    """A game data set by name (``digits``, ``breast_cancer``; ``mnist`` and ``census`` need ``data_root``)."""
+def load(name: str, seed: int = 0, data_root: str = "", image_size: int | None = None, **options) -> FeatureData:
+    """A game data set by name (``digits``, ``breast_cancer``; ``mnist`` and ``census`` need ``data_root``).
+    ``image_size`` upsamples the digits (:func:`binarised_digits`); for the other data sets it must be
+    ``None`` or their own size (28 for MNIST)."""
     if name == "digits":
-        return binarised_digits(seed=seed, **options)
+        return binarised_digits(seed=seed, **options, **({} if image_size is None else {"image_size": image_size}))
+    if image_size is not None and image_size != {"mnist": 28}.get(name):
+        raise ValueError(f"image_size={image_size} is only available for the digits, not for {name!r}")
     if name == "breast_cancer":
         return discretised_breast_cancer(seed=seed, **options)
     if name not in DATASETS:

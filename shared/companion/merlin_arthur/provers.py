@@ -221,10 +221,18 @@ class AmortisedProver(nn.Module):
         hidden: int = 64,
         lr: float = 1e-3,
         steps: int = 1,
+        net: str = "mlp",
+        shape: tuple[int, ...] | None = None,
+        channels: int = 16,
     ):
         super().__init__()
         self.d, self.k, self.groups, self.steps = d, k, groups, steps
-        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, d))
+        if net == "mlp":
+            self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, d))
+        elif net == "cnn":
+            self.net = score_cnn(d, shape, groups, channels)
+        else:
+            raise ValueError(f"unknown prover net {net!r}; accepted: {', '.join(PROVER_NETS)}")
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
 
     def soft_mask(self, x: Tensor) -> Tensor:
@@ -250,10 +258,29 @@ class AmortisedProver(nn.Module):
 
 
 PROVERS = ("brute", "greedy", "sfw", "amortised")
+PROVER_NETS = ("mlp", "cnn")
+
+
+def score_cnn(d: int, shape: tuple[int, ...] | None, groups: Tensor | None = None, channels: int = 16) -> nn.Module:
+    """The amortised prover's convolutional score network (a small stand-in for the official U-Net): the
+    flattened image ``(B, H * W)`` as ``(B, 1, H, W)``, two 3x3 convolutions with ``channels`` channels and
+    ReLU (padding keeps the size), a 1x1 convolution to one score per pixel, flattened back to ``(B, d)``."""
+    if groups is not None or shape is None or len(shape) != 2 or shape[0] * shape[1] != d:
+        raise ValueError("a CNN prover needs image data: one feature per pixel and a two-dimensional shape")
+    return nn.Sequential(
+        nn.Unflatten(1, (1, *shape)),
+        nn.Conv2d(1, channels, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(channels, 1, 1),
+        nn.Flatten(),
+    )
 
 
 def make_prover(name: str, d: int, k: int, in_features: int, groups: Tensor | None = None, seed: int = 0, **options):
-    """A prover by name (``brute``, ``greedy``, ``sfw``, ``amortised``)."""
+    """A prover by name (``brute``, ``greedy``, ``sfw``, ``amortised``); the amortised prover takes
+    ``net="cnn"`` and the image ``shape`` for its convolutional score network."""
     if name == "brute":
         return BruteForce(d, k, groups, **options)
     if name == "greedy":
