@@ -45,11 +45,20 @@ CHROMIUM_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 
+# MathJax is loaded with `defer` and typesets asynchronously: wait (up to 30 s, polling) for it to start, then for
+# its typesetting promise. On a busy machine the script can start after the page's load event.
 WAIT_FOR_MATHJAX = """
 const done = arguments[arguments.length - 1];
-if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-  MathJax.startup.promise.then(() => done('typeset')).catch(e => done('error: ' + e));
-} else { done('no mathjax'); }
+const start = Date.now();
+(function poll() {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(() => done('typeset')).catch(e => done('error: ' + e));
+  } else if (Date.now() - start > 30000) {
+    done('no mathjax');
+  } else {
+    setTimeout(poll, 100);
+  }
+})();
 """
 
 PAGE_REPORT = """
@@ -99,7 +108,7 @@ def browser(tmp_path_factory):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    driver.set_script_timeout(90)
     yield driver
     driver.quit()
 
