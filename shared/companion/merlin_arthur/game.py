@@ -91,6 +91,9 @@ def train_min_max(
     selectors); the per-sample provers (brute force, greedy, SFW) best-respond from scratch. With
     ``gamma = 0`` Morgana plays no part in Arthur's objective (the Morgana-free baseline); she is then not
     even computed during training."""
+    for prover in (merlin, morgana):  # an amortised prover trains where the data is
+        if isinstance(prover, nn.Module):
+            prover.to(X.device)
     opt = torch.optim.Adam(arthur.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     hist = GameHistory()
@@ -127,9 +130,13 @@ def evaluate_game(arthur: nn.Module, merlin, morgana, data: FeatureData, batch_s
     """Completeness and soundness on the test points, the precision bound with kappa = alpha = B = 1, and
     Merlin's measured precision and conditional entropy by matching his test features over the whole data
     set (train + test, as the official ``main_entropy.py``), with the MI lower bound beside the measured MI
-    ``H(c) - E H(c | z)``. Returns the numbers and the masks."""
+    ``H(c) - E H(c | z)``. Returns the numbers and the masks. Evaluates on the CPU, where the data set
+    lives: Arthur and an amortised prover trained on a GPU are moved there (in place)."""
     Xt, yt = data.test
-    arthur.eval()
+    arthur.cpu().eval()
+    for prover in (merlin, morgana):
+        if isinstance(prover, nn.Module):
+            prover.cpu()
     mk, mh = [], []
     for s in range(0, len(Xt), batch_size):
         mk.append(merlin(arthur, Xt[s : s + batch_size], yt[s : s + batch_size], "merlin"))
