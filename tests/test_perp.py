@@ -324,3 +324,108 @@ def test_eval_windows_are_non_overlapping_and_spread():
     assert w.shape == (100, 10) and torch.equal(w.flatten(), tokens)
     sub = corpus.eval_windows(tokens, 10, 5)
     assert sub[:, 0].tolist() == [0, 250, 500, 740, 990]
+
+
+# -- the "zero-shot" multiple-choice analog ---------------------------------------------------------------
+
+
+def _code_files(root, n_test=4, n_train=2, letters=False):
+    """Synthetic Python-like files under ``root``: ``n_test`` whose names hash to the test part, ``n_train``
+    to the train part. With ``letters`` file k holds only lines of one letter (its own)."""
+    names = {"test": [], "train": []}
+    i = 0
+    while len(names["test"]) < n_test or len(names["train"]) < n_train:
+        name, i = f"mod{i}.py", i + 1
+        part = corpus.split_of(name)
+        if part in names and len(names[part]) < (n_test if part == "test" else n_train):
+            names[part].append(name)
+    for k, name in enumerate(names["test"] + names["train"]):
+        if letters:
+            text = (chr(ord("a") + k) * 20 + "\n") * 40
+        else:
+            text = "".join(
+                f"{' ' * (4 * (j % 4))}value_{k}_{j} = call(x[{j}], {{'key': \"v{j}\"}}, (1, 2))\n" for j in range(60)
+            )
+        (root / name).write_text(text)
+    return names
+
+
+class _ToyLM(nn.Module):
+    """logits = 10 · [token v occurred in the input so far] (``bag``), or all zeros (uniform)."""
+
+    def __init__(self, vocab, bag=True):
+        super().__init__()
+        self.vocab, self.bag = vocab, bag
+        self.dummy = nn.Parameter(torch.zeros(1))
+        self.config = type("C", (), {"max_position_embeddings": 64})()
+
+    def forward(self, input_ids, **kw):
+        seen = torch.nn.functional.one_hot(input_ids, self.vocab).cumsum(1).clamp(max=1).float()
+        return type("Out", (), {"logits": 10.0 * seen if self.bag else torch.zeros_like(seen)})()
+
+
+def test_zero_shot_items_are_deterministic_and_held_out(tmp_path):
+    from companion.perp import evaluate as ev
+
+    names = _code_files(tmp_path)
+    c = corpus.load_corpus(tmp_path)
+    assert c.files["test"] == sorted(names["test"])
+    texts = ev.held_out_texts(c.files["test"], tmp_path)
+    with pytest.raises(ValueError, match="not test files"):
+        ev.held_out_texts(names["train"], tmp_path)
+    for task in ev.TASKS:
+        items = ev.multiple_choice_items(texts, task, n=30, seed=3)
+        assert items == ev.multiple_choice_items(dict(reversed(texts.items())), task, n=30, seed=3)
+        assert items != ev.multiple_choice_items(texts, task, n=30, seed=4)
+        for it in items:
+            assert corpus.split_of(it.source) == "test" and it.source not in names["train"]
+            assert len(it.context) == 48 and len(set(it.choices)) == 4
+            assert it.context + it.choices[it.label] in texts[it.source]
+            if task == "next_line":
+                others = [t for n, t in texts.items() if n != it.source]  # distractors: lines of other files
+                assert all(any("\n" + ch in t for t in others) for j, ch in enumerate(it.choices) if j != it.label)
+        assert ev.chance_level(items) == 0.25
+        assert 0 < sum(it.label == 0 for it in items) < 30  # the true choice's position is shuffled
+
+
+def test_model_preferring_the_true_choice_scores_one_and_uniform_logits_score_chance(tmp_path):
+    from companion.perp import evaluate as ev
+
+    tok = corpus.CharTokenizer()
+    _code_files(tmp_path, letters=True)
+    texts = ev.held_out_texts(corpus.load_corpus(tmp_path).files["test"], tmp_path)
+    items = ev.multiple_choice_items(texts, "next_line", n=40, seed=0)
+    assert ev.multiple_choice_accuracy(_ToyLM(tok.vocab_size), tok, items) == 1.0
+    assert ev.accuracy_from_scores([[[-1.0, -2.0], [1, 1]]], [0]) == 1.0
+    assert ev.accuracy_from_scores([[[-1.0, -1.0, -3.0], [1, 2, 3]]], [1], normalize=True) == 1.0
+
+    code = tmp_path / "code"
+    code.mkdir()
+    _code_files(code)
+    texts = ev.held_out_texts(corpus.load_corpus(code).files["test"], code)
+    uniform = _ToyLM(tok.vocab_size, bag=False)
+    for task in ev.TASKS:
+        items = ev.multiple_choice_items(texts, task, n=40, seed=1)
+        # equal-length choices (or per-character scores) tie under uniform logits: exactly chance
+        assert ev.multiple_choice_accuracy(uniform, tok, items, normalize=task == "indent") == pytest.approx(0.25)
+
+
+def test_choice_logprobs_equal_the_direct_sum_of_token_log_probs(tmp_path):
+    from companion.perp import evaluate as ev
+
+    tok = corpus.CharTokenizer()
+    _code_files(tmp_path)
+    texts = ev.held_out_texts(corpus.load_corpus(tmp_path).files["test"], tmp_path)
+    model = M.build(M.opt_config(tok.vocab_size, 16, 2, 2, 64, 24), 0).eval()  # 24 positions
+    for task in ev.TASKS:
+        items = ev.multiple_choice_items(texts, task, n=5, seed=2, context=12, length=8)
+        scores = ev.choice_logprobs(model, tok, items, batch_size=3)
+        for it, sc in zip(items, scores):
+            width = max(len(ch) for ch in it.choices)
+            for j, ch in enumerate(it.choices):
+                ids = torch.cat([tok.encode(it.context)[-(24 - width) :], tok.encode(ch)])
+                with torch.no_grad():
+                    logp = torch.log_softmax(model(input_ids=ids[None]).logits[0].double(), -1)
+                n = len(ch)
+                want = float(logp[torch.arange(len(ids) - n - 1, len(ids) - 1), ids[-n:]].sum())
+                assert sc[0][j] == pytest.approx(want, abs=1e-5) and sc[1][j] == n
