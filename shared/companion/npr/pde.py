@@ -216,7 +216,7 @@ def relative_l2(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def wave_vectors(K: int) -> np.ndarray:
-    """The integer wave vectors k = (k1, k2) with max(|k1|, |k2|) <= K in the half plane k1 > 0 or (k1 = 0,
+    """The integer wave vectors k = (k1, k2) with ``max(|k1|, |k2|) <= K`` in the half plane k1 > 0 or (k1 = 0,
     k2 > 0): one of each pair +-k, so that sin/cos(2 pi k.x) over them are linearly independent. (M, 2),
     M = 2K(K + 1)."""
     ks = [(k1, k2) for k1 in range(0, K + 1) for k2 in range(-K, K + 1) if k1 > 0 or k2 > 0]
@@ -260,8 +260,8 @@ def fourier_ic2d(
     decay: float = 1.0,
     rng: np.random.Generator | int | None = None,
 ) -> FourierIC2D:
-    """The 2D version of :func:`fourier_ic`: a_k, b_k ~ N(0, (sigma / |k|^decay)^2) for the wave vectors of
-    :func:`wave_vectors` (max(|k1|, |k2|) <= K)."""
+    """The 2D version of :func:`fourier_ic`: ``a_k, b_k ~ N(0, (sigma / |k|^decay)^2)`` for the wave vectors of
+    :func:`wave_vectors` (``max(|k1|, |k2|) <= K``)."""
     rng = np.random.default_rng(rng)
     k = wave_vectors(K)
     std = sigma / np.sqrt((k**2).sum(1)) ** decay
@@ -277,8 +277,8 @@ def grf_ic2d(
     rng: np.random.Generator | int | None = None,
 ) -> FourierIC2D:
     """The 2D version of :func:`grf_ic`: a periodic Gaussian random field N(0, sigma^2 (-Delta + tau^2 I)^(-alpha))
-    on the unit square, zero mean, truncated to the wave vectors with max(|k1|, |k2|) <= K. The eigenvalue of
-    -Delta at sqrt(2) sin/cos(2 pi k.x) is 4 pi^2 |k|^2."""
+    on the unit square, zero mean, truncated to the wave vectors with ``max(|k1|, |k2|) <= K``. The eigenvalue of
+    -Delta at sqrt(2) sin/cos(2 pi k.x) is ``4 pi^2 |k|^2``."""
     rng = np.random.default_rng(rng)
     k = wave_vectors(K)
     std = np.sqrt(2.0) * sigma * (4 * np.pi**2 * (k**2).sum(1) + tau**2) ** (-alpha / 2)
@@ -287,7 +287,7 @@ def grf_ic2d(
 
 def heat_exact2d(ic: FourierIC2D, points: np.ndarray, t: np.ndarray, nu: float) -> np.ndarray:
     """The exact solution of u_t = nu (u_xx + u_yy) on the periodic unit square: the mode k decays as
-    exp(-nu 4 pi^2 |k|^2 t). ``points`` (P, 2); returns (n, len(t), P)."""
+    ``exp(-nu 4 pi^2 |k|^2 t)``. ``points`` (P, 2); returns (n, len(t), P)."""
     ph = 2 * np.pi * np.reshape(points, (-1, 2)) @ ic.k.T  # (P, M)
     decay = np.exp(-nu * np.outer(np.ravel(t), 4 * np.pi**2 * (ic.k**2).sum(1)))  # (T, M)
     return np.einsum("nm,tm,pm->ntp", ic.a, decay, np.sin(ph)) + np.einsum("nm,tm,pm->ntp", ic.b, decay, np.cos(ph))
