@@ -88,3 +88,30 @@ __all__ = [
 from .recipes import constrained_sfw  # noqa: E402  (one-call set-up used by the notebooks)
 
 __all__ += ["constrained_sfw"]
+
+from . import compression, structured  # noqa: E402  (compression-aware regions and baselines, Zimmer et al. 2022)
+from .compression import Penalty, ProxSGD, structured_constraints  # noqa: E402
+from .structured import (  # noqa: E402
+    GroupKSupportBall,
+    KSupportBall,
+    NuclearBall,
+    SpectralKSparsePolytope,
+    SpectralKSupportBall,
+    ksupport_norm,
+    top_k_svd,
+)
+
+__all__ += [
+    "structured",
+    "compression",
+    "KSupportBall",
+    "GroupKSupportBall",
+    "NuclearBall",
+    "SpectralKSupportBall",
+    "SpectralKSparsePolytope",
+    "ksupport_norm",
+    "top_k_svd",
+    "structured_constraints",
+    "Penalty",
+    "ProxSGD",
+]

@@ -50,3 +50,21 @@ __all__ = [
     "SparseRun",
     "train_sparse",
 ]
+
+from . import structured  # noqa: E402  (structured compression, Zimmer et al. 2022)
+from .structured import (  # noqa: E402
+    DecomposedConv2d,
+    filter_masks,
+    low_rank,
+    prune_filters_,
+    relative_distance_to_pruned,
+)
+
+__all__ += [
+    "structured",
+    "filter_masks",
+    "prune_filters_",
+    "DecomposedConv2d",
+    "low_rank",
+    "relative_distance_to_pruned",
+]
