@@ -9,6 +9,7 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from companion.data import DataRootError  # noqa: E402
@@ -429,3 +430,43 @@ def test_choice_logprobs_equal_the_direct_sum_of_token_log_probs(tmp_path):
                 n = len(ch)
                 want = float(logp[torch.arange(len(ids) - n - 1, len(ids) - 1), ids[-n:]].sum())
                 assert sc[0][j] == pytest.approx(want, abs=1e-5) and sc[1][j] == n
+
+
+def test_paper_profile_setup_scores_items_with_the_checkpoint_tokenizer(tmp_path):
+    """The paper profile end to end on real formats: a saved random OPT with a byte-level BPE tokenizer trained
+    here, WikiText-2 raw files, and the multiple-choice scoring through the checkpoint's own tokenizer."""
+
+    from companion.perp import evaluate as ev
+    from companion.perp import experiment
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    text = "def f(x):\n    return (x + 1)\n\nclass A:\n    pass\n" * 50
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator([text], trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "</s>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", eos_token="</s>", bos_token="</s>")
+    cfg = M.book_config(len(fast), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, context=32)
+    M.build(cfg, seed=0).save_pretrained(tmp_path / "opt-bpe")
+    fast.save_pretrained(tmp_path / "opt-bpe")
+    (tmp_path / "wikitext-2-raw").mkdir()
+    for part in ("train", "test"):
+        (tmp_path / "wikitext-2-raw" / f"wiki.{part}.raw").write_text(text)
+    s = experiment.setup(0, "cpu", 32, 16, 1, 2, 0, 1, 0.0, 0, 0, 4, 2, data_root=str(tmp_path), checkpoint="opt-bpe")
+    assert isinstance(s.corpus.tokenizer, experiment.PretrainedTokenizer)
+    assert s.corpus.tokenizer.vocab_size == len(fast)
+    ids = s.corpus.tokenizer.encode("return (x + 1)")
+    assert ids.dtype == torch.long and s.corpus.tokenizer.decode(ids) == "return (x + 1)"
+    items = [ev.Item("closure", "    return (x + 1", (")", "]", "}", "'"), 0, "t.py")]
+    scores = ev.choice_logprobs(s.model, s.corpus.tokenizer, items)
+    assert scores[0].shape == (2, 4) and np.all(np.isfinite(scores[0]))
+
+
+def test_item_hits_split_ties_and_average_to_the_accuracy():
+    from companion.perp import evaluate as ev
+
+    scores = [np.array([[0.0, -1.0, -2.0], [1, 1, 1]]), np.array([[-1.0, -1.0, -3.0], [1, 1, 1]])]
+    hits = ev.item_hits(scores, [0, 1])
+    assert hits.tolist() == [1.0, 0.5]  # a clear hit, then a two-way tie that includes the truth
+    assert ev.accuracy_from_scores(scores, [0, 1]) == hits.mean()

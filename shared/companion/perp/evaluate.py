@@ -198,18 +198,24 @@ def choice_logprobs(
     ]
 
 
-def accuracy_from_scores(scores: list[np.ndarray], labels, normalize: bool = False) -> float:
-    """Share of items whose true choice has the largest log-likelihood (``acc``; with ``normalize`` the
-    log-likelihood per character, lm-eval's ``acc_norm`` for ASCII text). A tie among the best choices gives
-    the true one 1/(number tied), the expectation of breaking it at random: uniform logits score chance
-    exactly."""
+def item_hits(scores: list[np.ndarray], labels, normalize: bool = False) -> np.ndarray:
+    """Per item, 1 when its true choice has the largest log-likelihood and 0 otherwise (with ``normalize``
+    the log-likelihood per character, lm-eval's ``acc_norm`` for ASCII text). A tie among the best choices
+    gives the true one 1/(number tied), the expectation of breaking it at random: uniform logits score chance
+    exactly. Paired per-item hits of two models give the standard error of their accuracy difference."""
     hits = []
     for s, y in zip(scores, labels):
         s = np.asarray(s, dtype=float)
         ll = s[0] / s[1] if normalize else s[0]
         best = np.isclose(ll, ll.max(), rtol=0.0, atol=1e-9)
         hits.append(best[y] / best.sum())
-    return float(np.mean(hits))
+    return np.asarray(hits, dtype=float)
+
+
+def accuracy_from_scores(scores: list[np.ndarray], labels, normalize: bool = False) -> float:
+    """Share of items answered correctly (``acc``, or ``acc_norm`` with ``normalize``): the mean of
+    :func:`item_hits`."""
+    return float(np.mean(item_hits(scores, labels, normalize)))
 
 
 def multiple_choice_accuracy(

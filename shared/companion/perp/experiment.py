@@ -11,7 +11,7 @@ import torch
 
 from .. import repro
 from ..data.real import DataRootError
-from .corpus import CharTokenizer, Corpus, eval_windows, load_corpus, random_windows
+from .corpus import Corpus, eval_windows, load_corpus, random_windows
 from .evaluate import perplexity
 from .model import book_config, load_checkpoint, n_parameters, pretrained
 from .prune import block_sparsity
@@ -81,7 +81,27 @@ def _wikitext(root: Path, checkpoint: Path) -> Corpus:
         raise DataRootError(f"missing WikiText-2 raw file(s): {', '.join(missing)}")
     tok = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
     ids = {k: torch.tensor(tok(p.read_text()).input_ids) for k, p in files.items()}
-    return Corpus(ids["train"], ids["test"], ids["test"], {}, "wikitext-2-raw", CharTokenizer())
+    return Corpus(ids["train"], ids["test"], ids["test"], {}, "wikitext-2-raw", PretrainedTokenizer(tok))
+
+
+class PretrainedTokenizer:
+    """A checkpoint's Hugging Face tokenizer behind :class:`~companion.perp.corpus.CharTokenizer`'s interface
+    (``encode`` to a LongTensor without special tokens, ``decode``, ``vocab_size``), so that the
+    multiple-choice scoring of :mod:`~companion.perp.evaluate` runs on a real OPT as on the book model.
+    Context and choice are encoded separately, as two strings."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def encode(self, text: str) -> torch.Tensor:
+        return torch.tensor(self.tokenizer(text, add_special_tokens=False).input_ids, dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return self.tokenizer.decode([int(i) for i in ids])
 
 
 def recover(
