@@ -303,3 +303,47 @@ def test_prox_sgd_shrinks_singular_values():
     opt.step()
     after = torch.linalg.svdvals(conv.weight.detach().reshape(4, -1))
     assert torch.allclose(after, (before - 0.05).clamp_min(0), atol=1e-12)
+
+
+@pytest.mark.parametrize("method", compression.METHODS)
+def test_every_method_trains_one_step(method):
+    torch.manual_seed(0)
+    model = cnn_bn(width=4)
+    opt, callbacks = compression.build_optimizer(model, method, {"lr": 0.1, "k": 0.5, "width": 2.0})
+    x, y = torch.randn(8, 1, 8, 8), torch.arange(8) % 10
+    before = [p.detach().clone() for p in model.parameters()]
+    nn.functional.cross_entropy(model(x), y).backward()
+    for cb in callbacks:
+        cb.on_train_begin(type("S", (), {"model": model})())
+        cb.on_after_backward(None)
+    opt.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    if method.startswith("sfw"):
+        assert opt.is_feasible(1e-5)
+    with pytest.raises(ValueError):
+        compression.build_optimizer(model, "adam", {})
+
+
+def test_compressed_accuracy_leaves_model_and_counts_levels():
+    from companion.data import digits
+
+    split = digits(seed=0, image=True)
+    torch.manual_seed(0)
+    model = cnn_bn(width=4)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for op in compression.COMPRESSIONS:
+        accs = compression.compressed_accuracy(model, split.test, op, [0.0, 0.5])
+        assert len(accs) == 2 and all(0.0 <= a <= 1.0 for a in accs)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    # level 0 is the dense model for all three operations
+    dense = compression.compressed_accuracy(model, split.test, "magnitude", [0.0])[0]
+    assert compression.compressed_accuracy(model, split.test, "filters", [0.0])[0] == dense
+    assert compression.compressed_accuracy(model, split.test, "low_rank", [0.0])[0] == pytest.approx(dense, abs=0.01)
+    assert compression.mean_std([1.0, 3.0]) == "2.000 ± 1.000"
+
+
+def test_spectral_step_benchmark_runs():
+    from companion.frankwolfe.bench import spectral_step_ratio
+
+    out = spectral_step_ratio(width=4, batch_size=8, repeats=2, warmup=1)
+    assert out["step_ratio"] > 0 and out["sfw_spectral_step_s"] > 0 and out["prox_sgd_step_s"] > 0

@@ -14,7 +14,7 @@ from torch import nn
 from .constraints import constraints_for, make_feasible_
 from .optimizers import SFW
 
-__all__ = ["step_time_ratio", "testbed_mlp"]
+__all__ = ["step_time_ratio", "testbed_mlp", "spectral_step_ratio"]
 
 
 def testbed_mlp() -> nn.Module:
@@ -154,3 +154,65 @@ def _measure(
         "device": str(dev),
         "clock": "wall" if now is time.perf_counter else "thread",
     }
+
+
+def spectral_step_ratio(
+    width: int = 32,
+    batch_size: int = 64,
+    repeats: int = 50,
+    k: float = 0.3,
+    svd: str = "qr",
+    *,
+    warmup: int = 5,
+    seed: int = 0,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Median wall-clock time of one optimizer step of SFW with spectral k-support regions on the Conv2d weights
+    (``svd`` top-k mode, L2 balls elsewhere; Zimmer et al. 2022) against one Prox-SGD step (SGD + full-SVD
+    soft-thresholding of every conv weight), on two copies of the testbed CNN (``cnn_bn`` at ``width``) and the
+    same random 1x8x8 batches, alternating iteration by iteration.  Returns ``sfw_spectral_step_s``,
+    ``prox_sgd_step_s`` and ``step_ratio = sfw_spectral_step_s / prox_sgd_step_s`` with the setup."""
+    from companion.models import cnn_bn
+
+    from .compression import ProxSGD, conv_weights, structured_constraints
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model_sfw = cnn_bn(width=width)
+        model_prox = copy.deepcopy(model_sfw)
+        groups = structured_constraints(model_sfw, "spectral_ksupport", 2.0, k, svd=svd, draws=10)
+        make_feasible_(groups)
+        sfw = SFW(groups, lr=0.1, momentum=0.9, momentum_style="undampened", rescale="gradient")
+        prox = ProxSGD(
+            model_prox.parameters(), [w for _, w in conv_weights(model_prox)], lam=1e-2, lr=0.1, momentum=0.9
+        )
+        xs = torch.randn(8, batch_size, 1, 8, 8, generator=gen)
+        ys = torch.randint(0, 10, (8, batch_size), generator=gen)
+        loss_fn = nn.CrossEntropyLoss()
+        times: dict[str, list[float]] = {"sfw": [], "prox": []}
+        for i in range(warmup + repeats):
+            for name, model, opt in (("sfw", model_sfw, sfw), ("prox", model_prox, prox)):
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(xs[i % 8]), ys[i % 8]).backward()
+                t0 = time.perf_counter()
+                opt.step()
+                if i >= warmup:
+                    times[name].append(time.perf_counter() - t0)
+        sfw_s, prox_s = statistics.median(times["sfw"]), statistics.median(times["prox"])
+        return {
+            "sfw_spectral_step_s": sfw_s,
+            "prox_sgd_step_s": prox_s,
+            "step_ratio": sfw_s / prox_s,
+            "svd": svd,
+            "k": k,
+            "cnn_width": width,
+            "repeats": repeats,
+            "threads": torch.get_num_threads(),
+        }
+    finally:
+        torch.set_num_threads(previous_threads)

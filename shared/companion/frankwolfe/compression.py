@@ -13,9 +13,10 @@ for the penalties).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -189,3 +190,267 @@ class ProxSGD(torch.optim.SGD):
                 if id(p) in self.prox_ids:
                     p.copy_(svd_soft_threshold(p, group["lr"] * self.lam))
         return loss
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# one training run of the chapter's comparisons
+# ----------------------------------------------------------------------------------------------------------------------
+
+METHODS = (
+    "sgd",
+    "sfw_ksparse",
+    "sfw_ksupport",
+    "sgd_group_lasso",
+    "sfw_group_ksupport",
+    "sgd_nuclear",
+    "prox_sgd",
+    "sfw_spectral",
+)
+
+
+def build_optimizer(
+    model: nn.Module, method: str, settings: dict[str, Any]
+) -> tuple[torch.optim.Optimizer, list[Callback]]:
+    """The optimizer (and penalty callbacks) of one ``method`` of :data:`METHODS` for ``model``.
+
+    ``settings`` keys (with defaults): ``lr`` (0.1), ``momentum`` (0.9), ``weight_decay`` (SGD, 5e-4),
+    ``nesterov`` (True), ``lam`` (penalty / prox strength, 5e-4), ``width`` (w, 10), ``k`` (0.3), ``rescale``
+    (``"gradient"``; the K-sparse baseline of Miao et al. uses ``"diameter"``), ``svd`` (``"qr"``). SFW uses the
+    undampened momentum of Zimmer et al. (2022); unstructured SFW regions cover every tensor (per tensor), the
+    structured ones Conv2d weights only (:func:`structured_constraints`)."""
+    from .constraints import constraints_for, make_feasible_
+    from .optimizers import SFW
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    lr, mom = settings.get("lr", 0.1), settings.get("momentum", 0.9)
+    lam, width, k = settings.get("lam", 5e-4), settings.get("width", 10.0), settings.get("k", 0.3)
+    if method.startswith("sgd") or method == "prox_sgd":
+        sgd = dict(
+            lr=lr,
+            momentum=mom,
+            nesterov=settings.get("nesterov", True),
+            weight_decay=settings.get("weight_decay", 5e-4 if method == "sgd" else 1e-4),
+        )
+        if method == "prox_sgd":
+            return ProxSGD(model.parameters(), [w for _, w in conv_weights(model)], lam=lam, **sgd), []
+        callbacks: list[Callback] = []
+        if method == "sgd_group_lasso":
+            callbacks.append(Penalty("group_lasso", lam))
+        elif method == "sgd_nuclear":
+            callbacks.append(Penalty("nuclear", lam))
+        return torch.optim.SGD(model.parameters(), **sgd), callbacks
+    if method == "sfw_ksparse":
+        groups = constraints_for(model, "ksparse", width, k=k)
+    elif method == "sfw_ksupport":
+        groups = constraints_for(model, "ksupport", width, k=k)
+    elif method == "sfw_group_ksupport":
+        groups = structured_constraints(model, "group_ksupport", width, k, global_=settings.get("global", False))
+    else:
+        groups = structured_constraints(model, "spectral_ksupport", width, k, svd=settings.get("svd", "qr"))
+    make_feasible_(groups)
+    opt = SFW(groups, lr=lr, momentum=mom, momentum_style="undampened", rescale=settings.get("rescale", "gradient"))
+    return opt, []
+
+
+def train_run(
+    model: nn.Module,
+    method: str,
+    split: Any,
+    *,
+    epochs: int,
+    seed: int,
+    settings: dict[str, Any] | None = None,
+    batch_size: int = 64,
+    distance_sparsity: float | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Train ``model`` in place with ``method`` (:func:`build_optimizer`) on ``split.train`` for ``epochs`` with the
+    linear learning-rate decay of the official code's ``(Linear, lr)`` schedule; returns what the cache stores:
+    the ``state_dict`` (on the CPU), the per-epoch ``history`` (columns of :func:`companion.train.fit` as lists,
+    with ``distance`` = :func:`~companion.pruning.structured.relative_distance_to_pruned` at
+    ``distance_sparsity`` when given, and the value at initialisation in ``distance0``) and
+    ``seconds_per_epoch`` (training time only)."""
+    from ..pruning.structured import relative_distance_to_pruned
+    from ..train import EpochMetric, fit
+
+    settings = dict(settings or {})
+    opt, callbacks = build_optimizer(model, method, settings)
+    out: dict[str, Any] = {}
+    if distance_sparsity is not None:
+        out["distance0"] = relative_distance_to_pruned(model, distance_sparsity)
+        callbacks = [*callbacks, EpochMetric("distance", lambda m: relative_distance_to_pruned(m, distance_sparsity))]
+    history = fit(
+        model,
+        opt,
+        split.train,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr_schedule="linear",
+        eval_sets={"test": split.test},
+        callbacks=callbacks,
+        device=device,
+        seed=seed,
+    )
+    out["state_dict"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    out["history"] = {c: [float(x) for x in history[c]] for c in history.columns}
+    out["seconds_per_epoch"] = float(history["seconds"].iloc[-1]) / epochs
+    return out
+
+
+COMPRESSIONS = ("magnitude", "filters", "low_rank")
+
+
+@torch.no_grad()
+def compressed_accuracy(
+    model: nn.Module, dataset: Any, operation: str, levels: Iterable[float], device: torch.device | str = "cpu"
+) -> list[float]:
+    """Test accuracy of ``model`` compressed at each level **without retraining** (a copy; ``model`` is unchanged):
+    ``"magnitude"`` -- global magnitude pruning of the prunable weights to sparsity ``s``; ``"filters"`` -- the
+    fraction ``s`` of filters with smallest L1 norm per Conv2d; ``"low_rank"`` -- every Conv2d truncated to
+    ``max(1, floor((1 - s) rank))`` singular values (:mod:`companion.pruning.structured`)."""
+    import copy
+
+    from ..pruning.criteria import prune_
+    from ..pruning.structured import low_rank, prune_filters_
+    from ..train import evaluate
+
+    if operation not in COMPRESSIONS:
+        raise ValueError(f"operation must be one of {COMPRESSIONS}, got {operation!r}")
+    out = []
+    for s in levels:
+        if operation == "low_rank":
+            small = low_rank(model, s)
+        else:
+            small = copy.deepcopy(model)
+            if operation == "magnitude":
+                prune_(small, s)
+            else:
+                prune_filters_(small, s)
+        out.append(evaluate(small, dataset, device)["acc"])
+    return out
+
+
+def cached_run(
+    model_name: str,
+    method: str,
+    split: Any,
+    *,
+    seed: int,
+    epochs: int,
+    settings: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
+    distance_sparsity: float | None = None,
+    device: torch.device | str = "cpu",
+    version: int = 1,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`train_run` of a fresh ``companion.models.build(model_name, **model_options)`` (initialised under
+    ``torch.manual_seed(seed)``), through the shared on-disk cache (namespace ``sfw-compression``), so that the
+    chapter's notebooks train each configuration once.  Returns the trained model and the stored run."""
+    from .. import cache, models
+
+    settings, model_options = dict(settings or {}), dict(model_options or {})
+    key = {
+        "version": version,
+        "model": model_name,
+        "model_options": model_options,
+        "method": method,
+        "seed": seed,
+        "epochs": epochs,
+        "settings": settings,
+        "data": [split.name, list(split.sizes())] if hasattr(split, "sizes") else str(split),
+        "distance_sparsity": distance_sparsity,
+        "device": str(device),
+    }
+
+    def build() -> dict[str, Any]:
+        torch.manual_seed(seed)
+        model = models.build(model_name, **model_options).to(device)
+        return train_run(
+            model,
+            method,
+            split,
+            epochs=epochs,
+            seed=seed,
+            settings=settings,
+            distance_sparsity=distance_sparsity,
+            device=device,
+        )
+
+    run = cache.cached("sfw-compression", f"{model_name}-{method}", key, build).value
+    model = models.build(model_name, **model_options)
+    model.load_state_dict(run["state_dict"])
+    return model.to(device), run
+
+
+def testbed_options(model_name: str, split: Any, **extra: Any) -> dict[str, Any]:
+    """Constructor options of ``companion.models.build(model_name)`` that fit ``split`` (input channels or
+    features, number of classes) plus ``extra`` (e.g. ``width`` of ``cnn_bn``)."""
+    shape = tuple(split.input_shape)
+    if model_name.startswith("mlp"):
+        return {"in_features": math.prod(shape), "num_classes": split.num_classes, **extra}
+    return {"in_channels": shape[0], "num_classes": split.num_classes, **extra}
+
+
+def compare(
+    model_name: str,
+    methods: dict[str, tuple[str, dict[str, Any]]],
+    split: Any,
+    *,
+    seeds: Iterable[int],
+    epochs: int,
+    operation: str,
+    levels: Sequence[float],
+    model_options: dict[str, Any] | None = None,
+    distance_sparsity: float | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, dict[str, Any]]:
+    """Train every ``label: (method, settings)`` of ``methods`` for every seed (:func:`cached_run`) and compress
+    each trained model at ``levels`` (:func:`compressed_accuracy`).  Returns per label: ``acc`` (seeds x levels),
+    ``dense`` (test accuracy before compression, per seed), ``seconds_per_epoch`` (per seed) and ``runs``."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, (method, settings) in methods.items():
+        accs, dense, secs, runs = [], [], [], []
+        for seed in seeds:
+            model, run = cached_run(
+                model_name,
+                method,
+                split,
+                seed=seed,
+                epochs=epochs,
+                settings=settings,
+                model_options=model_options,
+                distance_sparsity=distance_sparsity,
+                device=device,
+            )
+            accs.append(compressed_accuracy(model, split.test, operation, levels, device))
+            dense.append(run["history"]["test_acc"][-1])
+            secs.append(run["seconds_per_epoch"])
+            runs.append(run)
+        out[label] = {
+            "acc": np.array(accs),
+            "dense": np.array(dense),
+            "seconds_per_epoch": np.array(secs),
+            "runs": runs,
+        }
+    return out
+
+
+def mean_std(values: Any, digits: int = 3) -> str:
+    """``"mean ± std"`` of ``values`` (population std over seeds, ``ddof = 0``)."""
+    arr = np.asarray(values, dtype=float)
+    return f"{arr.mean():.{digits}f} ± {arr.std():.{digits}f}"
+
+
+def robustness_table(results: dict[str, dict[str, Any]], levels: Sequence[float], level_name: str) -> Any:
+    """A DataFrame with one row per method: dense accuracy and the accuracy at every compression level, each as
+    ``mean ± std`` over seeds."""
+    import pandas as pd
+
+    rows = []
+    for label, res in results.items():
+        row = {"method": label, "dense": mean_std(res["dense"])}
+        for j, s in enumerate(levels):
+            row[f"{level_name} {s:.0%}"] = mean_std(res["acc"][:, j])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
