@@ -342,12 +342,32 @@ def cached_run(
     model_options: dict[str, Any] | None = None,
     distance_sparsity: float | None = None,
     device: torch.device | str = "cpu",
+    batch_size: int = 64,
     version: int = 1,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """:func:`train_run` of a fresh ``companion.models.build(model_name, **model_options)`` (initialised under
     ``torch.manual_seed(seed)``), through the shared on-disk cache (namespace ``sfw-compression``), so that the
-    chapter's notebooks train each configuration once.  Returns the trained model and the stored run."""
+    chapter's notebooks train each configuration once.  The key covers every argument, the split's sizes, the
+    numerical environment (runs under another CPU's stand-in never load a pinned run) and the source of the
+    training code.  Returns the trained model and the stored run."""
+    import hashlib
+    import os
+    from pathlib import Path
+
     from .. import cache, models
+    from ..numerics import PINNED_ENV
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in (
+        here / "compression.py",
+        here / "structured.py",
+        here / "constraints.py",
+        here / "optimizers.py",
+        here.parent / "pruning" / "structured.py",
+        here.parent / "train.py",
+    ):
+        digest.update(path.read_bytes())
 
     settings, model_options = dict(settings or {}), dict(model_options or {})
     key = {
@@ -361,6 +381,9 @@ def cached_run(
         "data": [split.name, list(split.sizes())] if hasattr(split, "sizes") else str(split),
         "distance_sparsity": distance_sparsity,
         "device": str(device),
+        "batch_size": batch_size,
+        "numerics": {name: os.environ.get(name) for name in sorted(PINNED_ENV)},
+        "code": digest.hexdigest()[:16],
     }
 
     def build() -> dict[str, Any]:
@@ -375,6 +398,7 @@ def cached_run(
             settings=settings,
             distance_sparsity=distance_sparsity,
             device=device,
+            batch_size=batch_size,
         )
 
     run = cache.cached("sfw-compression", f"{model_name}-{method}", key, build).value
@@ -404,6 +428,7 @@ def compare(
     model_options: dict[str, Any] | None = None,
     distance_sparsity: float | None = None,
     device: torch.device | str = "cpu",
+    batch_size: int = 64,
 ) -> dict[str, dict[str, Any]]:
     """Train every ``label: (method, settings)`` of ``methods`` for every seed (:func:`cached_run`) and compress
     each trained model at ``levels`` (:func:`compressed_accuracy`).  Returns per label: ``acc`` (seeds x levels),
@@ -422,6 +447,7 @@ def compare(
                 model_options=model_options,
                 distance_sparsity=distance_sparsity,
                 device=device,
+                batch_size=batch_size,
             )
             accs.append(compressed_accuracy(model, split.test, operation, levels, device))
             dense.append(run["history"]["test_acc"][-1])
