@@ -470,3 +470,14 @@ def test_item_hits_split_ties_and_average_to_the_accuracy():
     hits = ev.item_hits(scores, [0, 1])
     assert hits.tolist() == [1.0, 0.5]  # a clear hit, then a two-way tie that includes the truth
     assert ev.accuracy_from_scores(scores, [0, 1]) == hits.mean()
+
+
+def test_sparsegpt_benchmark_reports_times_and_slopes():
+    from companion.perp.bench import sparsegpt_layer_times, sparsegpt_report
+
+    out = sparsegpt_layer_times(sizes=(16, 32, 64), samples=128, repeats=1)
+    assert out["sizes"] == [16, 32, 64] and len(out["seconds"]) == 3 and min(out["seconds"]) > 0
+    assert all(0 < f < s for f, s in zip(out["factorisation_seconds"], out["seconds"]))
+    assert np.isfinite(out["slope"]) and np.isfinite(out["factorisation_slope"])
+    assert torch.get_num_threads() >= 1  # the caller's thread setting is restored
+    assert "slope" in sparsegpt_report(sizes=(16, 32), samples=64, repeats=1)[-1]

@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="recorded runtimes against the budgets, and micro-benchmarks")
     b.add_argument("--label", default="book", help="run label whose runtimes to show (default: book)")
-    b.add_argument("--no-micro", action="store_true", help="skip the optimizer micro-benchmark")
+    b.add_argument("--no-micro", action="store_true", help="skip the micro-benchmark")
+    b.add_argument(
+        "--micro",
+        default="sfw-step",
+        help="which micro-benchmark to run after the budgets: sfw-step (SFW vs SGD step time, the default) "
+        "or sparsegpt (SparseGPT time per layer against its size)",
+    )
     b.add_argument(
         "--parallel",
         metavar="CHAPTER",
@@ -217,6 +223,9 @@ def cmd_bench(args) -> int:
     labels = (*PROFILES, "custom")
     if args.label not in labels:
         return _error(f"unknown run label {args.label!r}; accepted: {', '.join(labels)}")
+    micro = ("sfw-step", "sparsegpt")
+    if args.micro not in micro:
+        return _error(f"unknown micro-benchmark {args.micro!r}; accepted: {', '.join(micro)}")
     if args.numerics:
         import pandas as pd
 
@@ -243,7 +252,11 @@ def cmd_bench(args) -> int:
         return 0
     lines, over = budget_table(args.label)
     print("\n".join(lines))
-    if not args.no_micro:
+    if not args.no_micro and args.micro == "sparsegpt":
+        from .perp.bench import sparsegpt_report
+
+        print("\n".join(sparsegpt_report()))
+    elif not args.no_micro:
         from .frankwolfe.bench import step_time_ratio
 
         ratio = step_time_ratio()
