@@ -1014,6 +1014,7 @@ def constraints_for(
     k: int | float | None = None,
     global_: bool = False,
     draws: int = 100,
+    norms_by: str = "tensor",
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Parameter groups with one feasible region per parameter tensor -- **all** trainable parameters, biases and
@@ -1025,6 +1026,11 @@ def constraints_for(
       (:func:`init_norms`, ``draws`` draws), or globally ``D = 2 w sqrt(sum_l E||theta_l^init||_2^2)``;
     * ``"diameter"``: ``width`` is ``D`` itself; ``"radius"``: ``width`` is the radius ``tau``.
 
+    ``norms_by`` decides whose mean norm a tensor gets in the ``"initialization"`` mode: ``"tensor"`` (default)
+    its own; ``"shape"`` the official code's behaviour, which stores the mean norms in a dictionary keyed by the
+    tensor's *shape*, so a later tensor of the same shape overwrites an earlier one's norm (a BatchNorm weight
+    then takes the norm of its bias, a zero replaced by 1: ``D = 2 w`` instead of ``2 w sqrt(C)``).
+
     ``kind`` is a registered region name or a function ``(module, param_name, param) -> name`` (e.g. structured
     regions for conv weights and L2 balls elsewhere).  ``p`` / ``k`` / ``options`` go to the region classes that
     accept them.  Returns ``[{"params": [...], "regions": [...]}]`` (per-tensor) or, with ``global_=True``,
@@ -1032,6 +1038,8 @@ def constraints_for(
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if norms_by not in ("tensor", "shape"):
+        raise ValueError(f"norms_by must be 'tensor' or 'shape', got {norms_by!r}")
     if not (width > 0 and math.isfinite(width)):
         raise ValueError(f"width must be positive, got {width!r}")
     owned = _owned_parameters(model)
@@ -1053,12 +1061,19 @@ def constraints_for(
 
     norms_cache: dict[int, dict[str, float]] = {}
 
-    def mean_norm(module: nn.Module, name: str) -> float:
+    def own_norm(module: nn.Module, name: str) -> float:
         if mode != "initialization":
             return 1.0
         if id(module) not in norms_cache:
             norms_cache[id(module)] = init_norms(module, draws)
         return norms_cache[id(module)][name]
+
+    by_shape = {tuple(prm.shape): own_norm(mod, name) for mod, name, prm in owned} if norms_by == "shape" else {}
+
+    def mean_norm(module: nn.Module, name: str) -> float:
+        if by_shape:
+            return by_shape[tuple(getattr(module, name).shape)]
+        return own_norm(module, name)
 
     params = [prm for _, _, prm in owned]
     if global_:
