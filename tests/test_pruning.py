@@ -344,3 +344,37 @@ def test_bimp_uses_the_dense_phase_length_for_d2(small_task):
     assert out.imp.phases.d2.tolist() == pytest.approx([1 / 4, 1 / 4])
     assert out.imp.masks.sparsity() == pytest.approx(0.8, abs=1e-3)
     assert out.samples_per_second > 0
+
+
+def test_imp_wires_allr_by_hand(small_task):
+    """ALLR in imp(): the peak LR of a phase is d * eta_max with d = min(1, max(d1, d2)), d1 from the weights
+    before and after that phase's pruning at the *per-phase* rate, d2 = retraining / pretraining iterations."""
+    split, pre = small_task
+    model = models.mlp(16, hidden=(32,), num_classes=3)
+    out = pruning.imp(model, pre, sgd, split.train, 0.75, phases=2, epochs_per_phase=1, schedule="allr", batch_size=50)
+    rate = 1 - math.sqrt(1 - 0.75)  # 0.5 per phase
+    # phase 1 by hand: global magnitude pruning of the pretrained weights to 50 %
+    ref = models.mlp(16, hidden=(32,), num_classes=3)
+    ref.load_state_dict(pre.state_dict)
+    before = [p.detach().clone() for p in ref.parameters()]
+    weights = [w for _, w in pruning.criteria.prunable_parameters(ref)]
+    magnitudes = torch.cat([w.detach().abs().flatten() for w in weights])
+    k = math.floor(rate * magnitudes.numel())
+    threshold = magnitudes.sort().values[k - 1]
+    with torch.no_grad():
+        for w in weights:
+            w[w.abs() <= threshold] = 0.0
+    after = [p.detach() for p in ref.parameters()]
+    removed = math.sqrt(sum(float((b - a).double().pow(2).sum()) for b, a in zip(before, after)))
+    total = math.sqrt(sum(float(b.double().pow(2).sum()) for b in before))
+    d1 = removed / (total * math.sqrt(rate))
+    d2 = 12 / pre.iterations
+    d = min(1.0, max(d1, d2))
+    row = out.phases.iloc[0]
+    assert row.rate == pytest.approx(rate) and row.d2 == pytest.approx(0.25)
+    assert row.d1 == pytest.approx(d1, rel=1e-9) and row.d == pytest.approx(d, rel=1e-9)
+    eta_max = float(pre.lrs.max())
+    assert row.peak_lr == pytest.approx(d * eta_max, rel=1e-9)
+    assert out.lrs[:12].max() == pytest.approx(d * eta_max) and out.lrs[0] == 0.0  # 1 warm-up step from 0
+    second = out.phases.iloc[1]
+    assert second.peak_lr == pytest.approx(second.d * eta_max) and out.lrs[12:].max() == pytest.approx(second.peak_lr)

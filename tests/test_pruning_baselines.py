@@ -282,3 +282,51 @@ def test_cs_anneals_the_temperature_per_epoch(split):
     run = train_sparse(strategy, small_mlp(), sgd, split.train, EPOCHS, batch_size=64, callbacks=[Record()])
     assert Record.betas == pytest.approx([100.0 ** (e / EPOCHS) for e in range(1, EPOCHS + 1)])
     assert run.history["sparsity"].iloc[-1] == pytest.approx(run.sparsity)  # hard mask 1[m > 0] at the end
+
+
+# --- forward formulas against hand computations ---------------------------------------------------------------------
+
+
+def test_str_forward_is_the_soft_threshold_by_hand():
+    """STR (Kusupati et al. 2020, Eq. 2): w~ = sign(w) relu(|w| - sigmoid(s)); sigmoid(0) = 0.5."""
+    soft = baselines.STR(0.5, s_initial=0.0).make_parametrization(torch.zeros(1))
+    w = torch.tensor([-1.25, -0.5, -0.25, 0.0, 0.3, 0.5, 2.0])
+    assert soft(w).tolist() == pytest.approx([-0.75, 0.0, 0.0, 0.0, 0.0, 0.0, 1.5])
+    soft_low = baselines.STR(0.5, s_initial=math.log(0.1 / 0.9)).make_parametrization(torch.zeros(1))
+    assert soft_low(torch.tensor([0.35, -0.05])).tolist() == pytest.approx([0.25, 0.0])  # threshold 0.1
+
+
+def test_cs_scaling_makes_the_initial_forward_the_identity_and_follows_the_temperature():
+    """CS (Savarese et al. 2020): w~ = w sigmoid(beta m) / sigmoid(s_init)."""
+    w = torch.tensor([[0.4, -2.0], [1.0, 0.0]])
+    for s_init in (0.0, -1.0, 2.0):
+        mask = baselines.CS(0.5, s_initial=s_init).make_parametrization(w)
+        assert torch.allclose(mask(w), w, atol=1e-7)  # the scale 1/sigmoid(s_init) undoes the initial soft mask
+    mask = baselines.CS(0.5, s_initial=0.0).make_parametrization(w)
+    with torch.no_grad():
+        mask.scores.copy_(torch.tensor([[1.0, -1.0], [0.0, 3.0]]))
+    mask.beta = 2.0
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    hand = [[0.4 * sig(2.0) * 2, -2.0 * sig(-2.0) * 2], [1.0, 0.0]]
+    assert mask(w).tolist() == [pytest.approx(row) for row in hand]
+
+
+@pytest.mark.parametrize("cls", [baselines.DST, baselines.CS])
+def test_loss_l2_adds_the_official_codes_extra_decay_gradient(cls):
+    """loss_l2=True adds the gradient wd * theta of 0.5 wd ||theta||^2 to every decayed parameter."""
+    torch.manual_seed(0)
+    grads = {}
+    for flag in (False, True):
+        model = small_mlp()
+        strategy = cls(0.7, loss_l2=flag)
+        strategy.epochs = 1
+        strategy.prepare(model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.01)
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        strategy.on_after_backward(TrainState(model, optimizer))
+        grads[flag] = [p.grad.clone() for p in model.parameters()]
+        params = [p.detach().clone() for p in model.parameters()]
+    for g_plain, g_l2, p in zip(grads[False], grads[True], params):
+        assert torch.allclose(g_l2 - g_plain, 0.01 * p, atol=1e-7)
+    assert cls(0.7).hyperparameters()["loss_l2"] is False

@@ -526,6 +526,8 @@ class DST(_Reparametrized):
 
     Hyperparameters:
         penalty (λ): default from :data:`DST_PENALTY` (calibrated once at book scale, see there).
+        loss_l2: add 0.5·wd·‖θ‖² to the loss on top of the optimizer's weight decay, as the official BIMP code
+            does for DST and CS (which doubles the decay); default False (the book runs the decay once).
     """
 
     name = "dst"
@@ -539,12 +541,13 @@ class DST(_Reparametrized):
             margin = weight.abs().flatten(1) - self.threshold[:, None]
             return weight * _LongTailedStep.apply(margin).view_as(weight)
 
-    def __init__(self, sparsity: float, penalty: float | None = None):
+    def __init__(self, sparsity: float, penalty: float | None = None, loss_l2: bool = False):
         super().__init__(sparsity)
         self.penalty = penalty if penalty is not None else _lookup(DST_PENALTY, sparsity)
+        self.loss_l2 = loss_l2
 
     def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "penalty": self.penalty}
+        return {**super().hyperparameters(), "penalty": self.penalty, "loss_l2": self.loss_l2}
 
     def make_parametrization(self, weight: torch.Tensor) -> nn.Module:
         return self._UnitThreshold(weight)
@@ -552,6 +555,8 @@ class DST(_Reparametrized):
     def on_after_backward(self, state: TrainState) -> None:
         penalty = sum(torch.exp(-p.threshold).sum() for p in self.parametrizations.values())
         (self.penalty * penalty).backward()
+        if self.loss_l2:
+            _add_loss_l2_gradient(state.optimizer)
 
     @torch.no_grad()
     def on_step_end(self, state: TrainState) -> None:
@@ -582,6 +587,7 @@ class CS(_Reparametrized):
         penalty (λ): default from :data:`CS_PENALTY` (calibrated once at book scale, see there).
         s_initial: default 0.0 (the mask starts undecided, σ = 0.5, and scaling by 2 gives w̃ = w).
         beta_final: default 200.0 (the authors' final temperature).
+        loss_l2: as for :class:`DST` (the official code's extra 0.5·wd·‖θ‖²); default False.
     """
 
     name = "cs"
@@ -598,11 +604,16 @@ class CS(_Reparametrized):
             return weight * torch.sigmoid(self.beta * self.scores) * self.scale
 
     def __init__(
-        self, sparsity: float, penalty: float | None = None, s_initial: float = 0.0, beta_final: float = 200.0
+        self,
+        sparsity: float,
+        penalty: float | None = None,
+        s_initial: float = 0.0,
+        beta_final: float = 200.0,
+        loss_l2: bool = False,
     ):
         super().__init__(sparsity)
         self.penalty = penalty if penalty is not None else _lookup(CS_PENALTY, sparsity)
-        self.s_initial, self.beta_final = s_initial, beta_final
+        self.s_initial, self.beta_final, self.loss_l2 = s_initial, beta_final, loss_l2
 
     def hyperparameters(self) -> dict:
         return {
@@ -610,6 +621,7 @@ class CS(_Reparametrized):
             "penalty": self.penalty,
             "s_initial": self.s_initial,
             "beta_final": self.beta_final,
+            "loss_l2": self.loss_l2,
         }
 
     def make_parametrization(self, weight: torch.Tensor) -> nn.Module:
@@ -626,6 +638,8 @@ class CS(_Reparametrized):
     def on_after_backward(self, state: TrainState) -> None:
         penalty = sum(torch.sigmoid(p.beta * p.scores).sum() for p in self.parametrizations.values())
         (self.penalty * penalty).backward()
+        if self.loss_l2:
+            _add_loss_l2_gradient(state.optimizer)
 
     def on_step_end(self, state: TrainState) -> None:
         epoch = self._epoch_just_ended(state)
@@ -638,6 +652,18 @@ class CS(_Reparametrized):
 
     def final_masks(self, model: nn.Module) -> Masks:
         return Masks({name: p.scores.detach() > 0 for name, p in self.parametrizations.items()})
+
+
+@torch.no_grad()
+def _add_loss_l2_gradient(optimizer: torch.optim.Optimizer) -> None:
+    """Add the gradient of 0.5·wd·‖θ‖², wd ·θ, to every parameter of every group with weight decay wd > 0: the
+    official code's L2 term in the loss, applied on top of the optimizer's own decay (DST, CS ``loss_l2``)."""
+    for group in optimizer.param_groups:
+        wd = group.get("weight_decay", 0.0)
+        if wd:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.add_(p, alpha=wd)
 
 
 # -- per-target defaults of the methods without a sparsity target ------------------------------------------------
