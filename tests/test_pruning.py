@@ -378,3 +378,21 @@ def test_imp_wires_allr_by_hand(small_task):
     assert out.lrs[:12].max() == pytest.approx(d * eta_max) and out.lrs[0] == 0.0  # 1 warm-up step from 0
     second = out.phases.iloc[1]
     assert second.peak_lr == pytest.approx(second.d * eta_max) and out.lrs[12:].max() == pytest.approx(second.peak_lr)
+
+
+def test_imp_keep_optimizer_builds_one_optimizer_for_all_phases(small_task):
+    """The official code keeps one SGD optimizer (and its momentum) across phases; the default is one per phase."""
+    split, pre = small_task
+    for keep, expected in ((False, 3), (True, 1)):
+        built = []
+
+        def factory(params, built=built):
+            built.append(sgd(params))
+            return built[-1]
+
+        model = models.mlp(16, hidden=(32,), num_classes=3)
+        out = pruning.imp(model, pre, factory, split.train, 0.9, phases=3, epochs_per_phase=1, keep_optimizer=keep)
+        assert len(built) == expected
+        assert out.masks.sparsity() == pytest.approx(pruning.sparsity(model)["overall"])
+        if keep:  # momentum carried over: the buffers exist and pruned weights stay exactly zero
+            assert all(built[0].state[p].get("momentum_buffer") is not None for p in model.parameters())

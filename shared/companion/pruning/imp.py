@@ -124,6 +124,7 @@ def imp(
     device: torch.device | str = "cpu",
     seed: int = 0,
     generator: torch.Generator | None = None,
+    keep_optimizer: bool = False,
     **fit_kwargs,
 ) -> ImpResult:
     """Prune ``pretrained`` (loaded into ``model``) to ``sparsity`` in ``phases`` prune–retrain phases.
@@ -135,6 +136,10 @@ def imp(
     The budget is ``epochs_per_phase`` epochs per phase, or ``total_epochs`` split over the phases
     (:func:`split_epochs`); 0 epochs means prune only. Row columns: phase, sparsity, rate, epochs, d1, d2, d,
     peak_lr, pruned_<set>_acc, <set>_acc, <set>_loss, seconds.
+
+    ``keep_optimizer=True`` builds the optimizer once and keeps it, with its momentum buffers, across the phases,
+    as the official code does; the default starts every phase with a fresh one (the paper's description of each
+    phase as a retraining from the pruned weights).
     """
     if (epochs_per_phase is None) == (total_epochs is None):
         raise ValueError("give exactly one of epochs_per_phase and total_epochs")
@@ -146,6 +151,7 @@ def imp(
     rate = phase_rate(sparsity, phases)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     masks, rows, all_lrs, samples, seconds = Masks.dense(model), [], [], 0, 0.0
+    optimizer = None
     for j, epochs in enumerate(budgets, start=1):
         target = sparsity if j == phases else cumulative_sparsity(rate, j)
         before = [p.detach().clone() for p in model.parameters()]
@@ -157,7 +163,8 @@ def imp(
         if iterations:
             factor = allr_factor(before, list(model.parameters()), rate, iterations, pretrained.iterations)
             lrs = retrain_schedule(schedule, pretrained.lrs, iterations, d=factor["d"])
-            optimizer = make_optimizer(model.parameters())
+            if optimizer is None or not keep_optimizer:
+                optimizer = make_optimizer(model.parameters())
             for group in optimizer.param_groups:  # the schedule gives absolute learning rates
                 group["lr"] = 1.0
             history = fit(
