@@ -108,3 +108,8 @@ def pretrained(
     out = cache.cached("sparse-model-soups", "pretrained", key, build)
     value = out.value
     return Pretrained(value["state_dict"], value["lrs"].numpy(), int(value["epochs"])), out.hit
+
+
+from .testbed import Testbed, testbed  # noqa: E402
+
+__all__ += ["Testbed", "testbed"]

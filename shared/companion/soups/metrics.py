@@ -12,7 +12,6 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-from torchmetrics.functional.classification import multiclass_calibration_error
 
 from ..train import predict
 
@@ -24,6 +23,8 @@ def calibration_errors(probs: torch.Tensor, targets: torch.Tensor, n_bins: int =
     confidence into ``n_bins`` equal bins of [0, 1], ECE = Σ_b (n_b / n)·|acc_b − conf_b| and
     MCE = max_b |acc_b − conf_b| (Guo et al., 2017). ``probs`` are probabilities (N, C); logits are accepted too
     (torchmetrics applies a softmax to values outside [0, 1])."""
+    from torchmetrics.functional.classification import multiclass_calibration_error  # 2 s of imports: lazily
+
     num_classes = probs.shape[1]
     ece = multiclass_calibration_error(probs, targets, num_classes, n_bins=n_bins, norm="l1")
     mce = multiclass_calibration_error(probs, targets, num_classes, n_bins=n_bins, norm="max")

@@ -1,0 +1,79 @@
+"""The chapter's shared setting: data, model, retraining recipe, the cached pretrained model and the OOD split."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+from torch.utils.data import Dataset
+
+from .. import data, models, numerics
+from ..data import Split
+from ..pruning.imp import Pretrained
+from ..train import evaluate
+from .data import cifar_c
+from .sms import Recipe
+
+
+@dataclass
+class Testbed:
+    """What every notebook of the chapter starts from."""
+
+    split: Split
+    recipe: Recipe
+    pretrained: Pretrained
+    cache_hit: bool
+    dense_acc: float
+    ood: Dataset
+
+
+def testbed(
+    dataset: str,
+    model_name: str,
+    seed: int,
+    pretrain_epochs: int,
+    lr: float,
+    weight_decay: float,
+    batch_size: int,
+    device,
+    n_samples: int = 12000,
+    hidden: tuple[int, ...] = (256, 256),
+    ood_sigma: float = 0.75,
+    data_root: str = "",
+) -> Testbed:
+    """Load ``dataset`` (``synth`` / ``digits`` need nothing; ``cifar10`` / ``cifar100`` come from ``data_root``),
+    build ``model_name`` (``mlp_bn`` with ``hidden`` on flat inputs, else a :func:`companion.models.build` network
+    on images), pretrain it once through :func:`companion.soups.pretrained` (shared between the notebooks by the
+    cache, keyed also by the numerical environment, so that a stand-in for another CPU pretrains anew) and build the OOD split: CIFAR-C ``gaussian_noise`` at severity 3 for CIFAR, else the test split plus
+    Gaussian noise of std ``ood_sigma`` (:func:`companion.data.gaussian_noise`)."""
+    from . import pretrained as cached_pretrained
+
+    options = {"n_samples": n_samples} if dataset == "synth" else {}
+    split = data.load(dataset, seed=seed, data_root=data_root, image=model_name != "mlp_bn", **options)
+    shape = split.input_shape
+    if model_name == "mlp_bn":
+        net = functools.partial(models.mlp_bn, shape[0], tuple(hidden), split.num_classes)
+    else:
+        net = functools.partial(models.build, model_name, in_channels=shape[0], num_classes=split.num_classes)
+    recipe = Recipe(net, weight_decay=weight_decay, batch_size=batch_size, device=str(device))
+    settings = {
+        "dataset": dataset,
+        "n_samples": n_samples if dataset == "synth" else None,
+        "model": model_name,
+        "hidden": list(hidden) if model_name == "mlp_bn" else None,
+        "batch_size": batch_size,
+        "weight_decay": weight_decay,
+        "device": str(device),
+        # the numerical environment (pinned, or a stand-in for another CPU): another one pretrains anew
+        "numerics": {k: os.environ.get(k) for k in sorted(numerics.PINNED_ENV)},
+    }
+    pre, hit = cached_pretrained(recipe, split.train, pretrain_epochs, lr, seed, settings)
+    model = net()
+    model.load_state_dict(pre.state_dict)
+    dense_acc = evaluate(model.to(device), split.test, device)["acc"]
+    if dataset in ("cifar10", "cifar100"):
+        ood = cifar_c(data_root, classes=split.num_classes, seed=seed)
+    else:
+        ood = data.gaussian_noise(split.test, ood_sigma, seed=seed)
+    return Testbed(split, recipe, pre, hit, dense_acc, ood)
