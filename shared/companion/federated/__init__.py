@@ -9,9 +9,11 @@
   coordinate-wise median, geometric median, Filter, Cronus) and the ExpGuard / FilterExp memory.
 - :mod:`~companion.federated.loop`: clients trained side by side with ``torch.func`` (or one by one with
   :func:`companion.train.fit`), the FedAvg and FedDistill round loop, detection AUROC.
+- :mod:`~companion.federated.experiment`: what the chapter's notebooks share (the cached central model for
+  CPA's matrix, grids of runs over seeds, mean ± std summaries).
 """
 
-from . import attacks, data, defences, loop
+from . import attacks, data, defences, experiment, loop
 from .attacks import ATTACKS, PARAMETER_ATTACKS, cpa_matrix, hips, parameter_attack, prediction_attack
 from .data import FederatedTask, dirichlet_partition, iid_partition, make_task
 from .defences import DEFENCES, ExpGuard, aggregate, cronus_keep, filter_scores, geometric_median
@@ -22,6 +24,7 @@ __all__ = [
     "data",
     "defences",
     "loop",
+    "experiment",
     "ATTACKS",
     "PARAMETER_ATTACKS",
     "cpa_matrix",

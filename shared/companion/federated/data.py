@@ -103,8 +103,8 @@ def make_task(
             n_informative=n_features // 2,
             n_redundant=n_features // 4,
             n_classes=n_classes,
-            n_clusters_per_class=2,
-            class_sep=1.0,
+            n_clusters_per_class=1,
+            class_sep=2.0,
             flip_y=0.02,
             random_state=seed,
         )

@@ -4,7 +4,8 @@
 
 Clients of one round are independent. ``local_training="batched"`` trains all honest clients at once: their
 parameters are stacked along a leading client axis and one SGD step of every client is one
-``torch.func.vmap`` of ``torch.func.grad`` over ``torch.func.functional_call``. ``"sequential"`` trains
+``torch.func.vmap`` of ``torch.func.functional_call`` (the forward pass of every client) followed by one
+backward pass. ``"sequential"`` trains
 them one after another with :func:`companion.train.fit` and ``torch.optim.SGD``: the same method, for
 comparison of speed (the two follow different mini-batch orders).
 """
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import rankdata
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 from torch.utils.data import TensorDataset
 
 from .. import train
@@ -36,7 +37,8 @@ MEMORY_DEFENCES = ("ExpGuard", "FilterExp")
 class FLConfig:
     """One federated run. Defaults are the book's CPU analog: 10 clients, 10 rounds, 2 local epochs per
     round (SGD lr 0.05, momentum 0.9, batch 32, linear decay to 0 over all rounds), 2 server distillation
-    epochs per round (same optimiser settings), MLP with one hidden layer of 128 units.
+    epochs per round (SGD lr 0.1, momentum 0.9, batch 128, the official code's defaults, linear decay over
+    all rounds), MLP with one hidden layer of 128 units.
 
     ``attack``: ``"none"`` or a name of :data:`.attacks.ATTACKS`; ``defence``: a name of
     :data:`.defences.DEFENCES` or ``"ExpGuard"``/``"FilterExp"`` (exponential weights over ``memory_base``
@@ -52,8 +54,9 @@ class FLConfig:
     local_epochs: int = 2
     server_epochs: int = 2
     batch_size: int = 32
+    server_batch_size: int = 128
     lr: float = 0.05
-    server_lr: float = 0.05
+    server_lr: float = 0.1
     momentum: float = 0.9
     hidden: tuple[int, ...] = (128,)
     attack: str = "none"
@@ -121,11 +124,17 @@ class BatchedClients:
         self.it = torch.zeros(len(data), dtype=torch.float64)
         self.buf: dict[str, torch.Tensor] | None = None
 
-        def loss(p, x, y, w):
-            out = functional_call(model, p, (x,))
-            return (F.cross_entropy(out, y, reduction="none") * w).sum() / w.sum().clamp_min(1.0)
+        self._forward = vmap(lambda p, x: functional_call(model, p, (x,)))
 
-        self._grads = vmap(grad(loss))
+    def _grads(self, params, x, y, w):
+        # The sum over clients of each client's mean loss: its gradient with respect to the stacked
+        # parameters is every client's own gradient. (vmap of the forward pass and one backward pass was
+        # twice as fast as vmap(grad(...)) for the book's MLP on the CPU.)
+        leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+        out = self._forward(leaves, x)
+        ce = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none").view_as(w)
+        loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1.0)).sum()
+        return dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()))))
 
     def epoch(self, params: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         h, b = len(self.sizes), self.batch_size
@@ -235,7 +244,7 @@ def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> di
     clients = BatchedClients(server, data, cfg.batch_size, cfg.lr, cfg.momentum, total_local)
     seq_models, seq_opts = [], []
     server_opt = torch.optim.SGD(server.parameters(), lr=cfg.server_lr, momentum=cfg.momentum)
-    server_steps = math.ceil(len(task.x_public) / cfg.batch_size)
+    server_steps = math.ceil(len(task.x_public) / cfg.server_batch_size)
     server_total = cfg.rounds * cfg.server_epochs * server_steps
     acc = [train.evaluate(server, test)["acc"]]
     scores_log, weights_log, local_seconds = [], [], 0.0
@@ -282,7 +291,7 @@ def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> di
                 server_opt,
                 TensorDataset(task.x_public, target),
                 cfg.server_epochs,
-                batch_size=cfg.batch_size,
+                batch_size=cfg.server_batch_size,
                 lr_schedule=lambda it, tot, o=offset: 1 - (o + it) / server_total,
                 loss_fn=soft_cross_entropy,
                 seed=cfg.seed * 1000 + r,
