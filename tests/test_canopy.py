@@ -171,6 +171,9 @@ def test_gedi_points_rasterised_and_paper_scene(tmp_path):
     lab = scene["labels"]
     assert lab[0, 3, 4] == 1234 and lab[1, 10, 20] == 3000 and lab[0, 50, 60] == 500 and (lab > 0).sum() == 3
     assert np.allclose(scene["srtm_slope"], 30.0, atol=1e-3)
+    sc = canopy.scene_from_files(tmp_path, patch=32)
+    assert len(sc.split("train")) == 2 and len(sc.split("test")) == 2
+    assert (sc.patches.labels != 0).sum() == 3 and np.isnan(sc.patches.truth).all()
 
 
 def test_patch_format_round_trip(tmp_path):
@@ -204,3 +207,13 @@ def test_schedule_and_world_shape():
     assert world.inputs.shape == (14, 96, 96) and world.inputs.dtype == np.int16
     assert (world.slope > 20).mean() == pytest.approx(0.2, abs=0.01)
     assert (world.top >= world.height).all()
+
+
+def test_unet_norms_and_unknown_names():
+    x = torch.randn(2, 14, 32, 32)
+    for norm in ("batch", "group", "none"):
+        assert canopy.make_model("unet", 14, base=4, norm=norm)(x).shape == (2, 32, 32)
+    with pytest.raises(ValueError):
+        canopy.make_model("unet", 14, norm="layer")
+    with pytest.raises(ValueError):
+        canopy.make_loss("huberf")

@@ -27,7 +27,18 @@ from .data import (
     write_geotiff,
     write_patch_dataset,
 )
-from .experiment import BlockRidge, predict_patches, train_unet, train_unet_cached, warmup_linear
+from .experiment import (
+    BlockRidge,
+    Scene,
+    chosen_vs_planted,
+    evaluate,
+    make_scene,
+    predict_patches,
+    scene_from_files,
+    train_unet,
+    train_unet_cached,
+    warmup_linear,
+)
 from .gedi import Gedi, footprint_rh100, simulate
 from .losses import PlainLoss, ShiftLoss, make_loss, pointwise, shift_labels, shifts, slope_filter
 from .metrics import height_errors, label_pairs, mae, per_bin, rmse
@@ -35,6 +46,11 @@ from .model import UNet, make_model, num_params, predict_tiled
 from .world import CHANNELS, RGB, World, make_world, slope_degrees, srtm_slope
 
 __all__ = [
+    "scene_from_files",
+    "Scene",
+    "chosen_vs_planted",
+    "evaluate",
+    "make_scene",
     "CHANNELS",
     "RGB",
     "BlockRidge",

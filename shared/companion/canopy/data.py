@@ -137,7 +137,7 @@ def write_patch_dataset(root: str | Path, patches: Patches, epsg: int = 32633, p
         r, c = patches.origin[k]
         transform = (pixel_m, 0.0, 500000.0 + c * pixel_m, 0.0, -pixel_m, 5000000.0 - r * pixel_m)
         row = {"paths": rel, **counts(patches.labels[k])}
-        row.update(transforms=" ".join(f"{v:g}" for v in transform), epsg=epsg, lat=45.0, long=15.0)
+        row.update(transforms=" ".join(str(float(v)) for v in transform), epsg=epsg, lat=45.0, long=15.0)
         row["has_corrupt_s2_channel_flag"] = False
         rows.setdefault(name, []).append(row)
     for name, items in rows.items():

@@ -13,17 +13,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
 from .. import cache, train
-from .data import Patches, labels_in_metres, sampler_weights, to_tensor, weighted_order
-from .losses import make_loss
+from .data import Patches, extract_patches, labels_in_metres, normalisation, sampler_weights, to_tensor, weighted_order
+from .gedi import Gedi, simulate
+from .losses import ShiftLoss, make_loss
+from .metrics import height_errors, label_pairs
 from .model import make_model
+from .world import World, make_world
 
 S2_ONLY = tuple(range(4, 14))
+CACHE_VERSION = 2  # bump when the world, the simulator or the training code changes what a key builds
 
 
 def warmup_linear(warmup_fraction: float = 0.1):
@@ -56,6 +61,7 @@ def train_unet(
     base: int = 8,
     depth: int = 3,
     convs: int = 1,
+    norm: str = "batch",
     quantile: float | None = 10.0,
     device="cpu",
 ) -> tuple[torch.nn.Module, float]:
@@ -71,7 +77,7 @@ def train_unet(
     x = to_tensor(patches.data, stats, channels)[order]
     y = labels_in_metres(patches.labels, patches.slope, max_slope)[order]
     torch.manual_seed(seed)
-    net = make_model(model, x.shape[1], base, depth, convs)
+    net = make_model(model, x.shape[1], base, depth, convs, norm)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     start = time.perf_counter()
     train.fit(
@@ -93,7 +99,7 @@ def train_unet_cached(patches: Patches, stats, world_key: dict, **kwargs) -> tup
     """:func:`train_unet` through ``companion.cache`` (namespace ``canopy``), keyed by the world's settings
     ``world_key`` and the training arguments; returns the model and the seconds of the original build."""
     kw = {k: (list(v) if isinstance(v, (tuple, range)) else v) for k, v in kwargs.items() if k != "device"}
-    settings = {"world": world_key, **kw, "version": 1}
+    settings = {"world": world_key, **kw, "version": CACHE_VERSION}
     holder = {}
 
     def build():
@@ -111,6 +117,7 @@ def train_unet_cached(patches: Patches, stats, world_key: dict, **kwargs) -> tup
         kw.get("base", 8),
         kw.get("depth", 3),
         kw.get("convs", 1),
+        kw.get("norm", "batch"),
     )
     net.load_state_dict(out.value["state_dict"])
     return net.eval(), float(out.value["seconds"])
@@ -171,3 +178,104 @@ class BlockRidge:
         hb, wb = -(-h // self.block), -(-w // self.block)
         coarse = (f @ self.coef).reshape(hb, wb)
         return np.repeat(np.repeat(coarse, self.block, 0), self.block, 1)[:h, :w]
+
+
+@dataclass
+class Scene:
+    """A synthetic world with its GEDI simulation, patches, the training split's input statistics and the
+    settings that key the training cache."""
+
+    world: World
+    gedi: Gedi
+    patches: Patches
+    stats: tuple
+    key: dict
+
+    def split(self, name: str) -> Patches:
+        """The patches of one split (``train``, ``val``, ``test``)."""
+        return self.patches.select(name)
+
+
+def make_scene(
+    size: int = 512,
+    seed: int = 0,
+    sigma_m: float = 10.0,
+    granules: int = 3,
+    beam_spacing_px: float = 12.0,
+    patch: int = 32,
+    splits: dict | None = None,
+    steep_fraction: float = 0.15,
+) -> Scene:
+    """The chapter's scene: :func:`~companion.canopy.world.make_world` (seed ``seed``), GEDI simulated with
+    seed ``seed + 1`` at geolocation error ``sigma_m``, cut into ``patch`` px patches split by patch rows
+    (default: the first 56 % of rows train, one row validation, the last quarter test, with one-row gaps)."""
+    rows = size // patch
+    splits = splits or {
+        "train": (0, int(0.56 * rows)),
+        "val": (int(0.56 * rows) + 1, int(0.56 * rows) + 2),
+        "test": (rows - rows // 4, rows),
+    }
+    world = make_world(size, seed, steep_fraction)
+    gedi = simulate(world.height, world.dem, sigma_m, seed + 1, granules, beam_spacing_px)
+    patches = extract_patches(world, gedi, patch, splits)
+    stats = normalisation(patches.select("train").data)
+    key = {
+        "size": size,
+        "seed": seed,
+        "sigma_m": sigma_m,
+        "granules": granules,
+        "beam_spacing_px": beam_spacing_px,
+        "patch": patch,
+        "splits": {k: list(v) for k, v in splits.items()},
+        "steep_fraction": steep_fraction,
+    }
+    return Scene(world, gedi, patches, stats, key)
+
+
+def evaluate(pred: np.ndarray, test: Patches) -> dict[str, float]:
+    """Errors of (N, P, P) predictions on test patches against every GEDI label (``label.*``, unfiltered,
+    unshifted) and against the true footprint-scale height at every pixel (``truth.*``)."""
+    p, lab = label_pairs(pred, test.labels / 100.0)
+    out = {f"label.{k}": v for k, v in height_errors(p, lab).items() if not k.startswith("n")}
+    out.update({f"truth.{k}": v for k, v in height_errors(pred, test.truth).items() if not k.startswith("n")})
+    return out
+
+
+def chosen_vs_planted(
+    net, scene: Scene, radius: int = 1, name: str = "huber", split: str = "train", mode: str = "sum"
+) -> dict:
+    """The shift the loss picks for every (patch, granule channel) with at least 5 labels, under the trained
+    ``net``, against the planted offset of that granule rounded to whole pixels and clipped to ``radius``:
+    ``agree`` (share of exact matches per axis pair), ``chosen`` (K, 2) and ``planted`` (K, 2) arrays;
+    ``mode`` as in :class:`~companion.canopy.losses.ShiftLoss` (``sum``: the official argmin)."""
+    part = scene.split(split)
+    loss = ShiftLoss(name, radius, mode=mode)
+    pred = torch.from_numpy(predict_patches(net, part, scene.stats))
+    _, _, chosen = loss.choose(pred, torch.from_numpy(part.labels.astype(np.float32) / 100.0))
+    enough = (part.labels != 0).sum((2, 3)) >= loss.min_measurements
+    ids = part.granules[enough]
+    planted = np.clip(np.rint(scene.gedi.offsets[ids]), -radius, radius).astype(int)
+    chosen = chosen.numpy()[enough]
+    return {"agree": float((chosen == planted).all(1).mean()), "chosen": chosen, "planted": planted}
+
+
+def scene_from_files(data_root: str, patch: int = 512, splits: dict | None = None, window=None) -> Scene:
+    """The ``paper`` profile's :class:`Scene` from real files (:func:`~companion.canopy.data.load_scene`:
+    ``s1s2.tif``, ``gedi.csv``, ``srtm.tif`` under ``data_root``; missing files stop with one line naming
+    them). The truth is unknown: ``height`` and ``top`` are NaN, so every ``truth.*`` metric is NaN and only
+    the label metrics, the paper's, are defined."""
+    from .data import load_scene
+
+    real = load_scene(data_root, window)
+    h, w = real["inputs"].shape[1:]
+    h, w = h - h % patch, w - w % patch
+    nan = np.full((h, w), np.nan)
+    slope = real["srtm_slope"][:h, :w]
+    world = World(nan, slope, slope, nan, real["inputs"][:, :h, :w], 0, nan, {"data_root": str(data_root)})
+    gedi = Gedi(real["labels"][:, :h, :w], np.zeros((len(real["labels"]), 2)), {})
+    rows = h // patch
+    splits = splits or {"train": (0, max(1, int(0.56 * rows))), "test": (rows - max(1, rows // 4), rows)}
+    patches = extract_patches(world, gedi, patch, splits)
+    stats = normalisation(patches.select("train").data)
+    key = {"data_root": str(data_root), "patch": patch, "splits": {k: list(v) for k, v in splits.items()}}
+    return Scene(world, gedi, patches, stats, key)

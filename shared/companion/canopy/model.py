@@ -8,29 +8,49 @@ import torch
 from torch import nn
 
 
-def _block(cin: int, cout: int, convs: int) -> nn.Sequential:
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(4, channels), channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; accepted: batch, group, none")
+
+
+def _block(cin: int, cout: int, convs: int, norm: str = "batch") -> nn.Sequential:
     layers: list[nn.Module] = []
     for k in range(convs):
-        layers += [nn.Conv2d(cin if k == 0 else cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+        layers += [nn.Conv2d(cin if k == 0 else cout, cout, 3, padding=1), _norm(norm, cout), nn.ReLU()]
     return nn.Sequential(*layers)
 
 
 class UNet(nn.Module):
-    """A U-Net (Ronneberger et al. 2015): ``depth`` levels of 3 x 3 convolutions + batch norm + ReLU
+    """A U-Net (Ronneberger et al. 2015): ``depth`` levels of 3 x 3 convolutions + normalisation + ReLU
     (``convs`` per block, ``base * 2^level`` channels), 2 x 2 max pooling down, nearest upsampling and skip
     concatenations up, a 1 x 1 head to one channel (height in m). Input sides must be multiples of
     ``2^(depth - 1)``. The head's output is multiplied by ``scale`` (metres), which is the official option of
-    rescaling the labels (there by 1/60) so that a freshly initialised network trains at unit scale. Output
+    rescaling the labels (there by 1/60) so that a freshly initialised network trains at unit scale.
+    ``norm``: ``batch`` (as smp's U-Net), ``group`` (4 groups; the same in training and evaluation, so the
+    prediction does not depend on the running statistics of the last batches) or ``none``. Output
     (B, H, W)."""
 
-    def __init__(self, in_channels: int = 14, base: int = 8, depth: int = 3, convs: int = 1, scale: float = 20.0):
+    def __init__(
+        self,
+        in_channels: int = 14,
+        base: int = 8,
+        depth: int = 3,
+        convs: int = 1,
+        scale: float = 20.0,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.scale = scale
         widths = [base * 2**k for k in range(depth)]
         self.down = nn.ModuleList(
-            [_block(in_channels if k == 0 else widths[k - 1], widths[k], convs) for k in range(depth)]
+            [_block(in_channels if k == 0 else widths[k - 1], widths[k], convs, norm) for k in range(depth)]
         )
-        self.up = nn.ModuleList([_block(widths[k] + widths[k + 1], widths[k], convs) for k in range(depth - 1)])
+        self.up = nn.ModuleList([_block(widths[k] + widths[k + 1], widths[k], convs, norm) for k in range(depth - 1)])
         self.head = nn.Conv2d(widths[0], 1, 1)
         self.factor = 2 ** (depth - 1)
 
@@ -54,12 +74,14 @@ class _Squeeze(nn.Module):
         return self.net(x)[:, 0]
 
 
-def make_model(name: str = "unet", in_channels: int = 14, base: int = 8, depth: int = 3, convs: int = 1) -> nn.Module:
+def make_model(
+    name: str = "unet", in_channels: int = 14, base: int = 8, depth: int = 3, convs: int = 1, norm: str = "batch"
+) -> nn.Module:
     """``unet``: :class:`UNet`; ``smp-unet-resnet50``: ``segmentation_models_pytorch.Unet(encoder_name="resnet50",
     in_channels, classes=1)`` as in the official ``runner.py`` (no pretrained weights: no downloads), which
     needs that optional package."""
     if name == "unet":
-        return UNet(in_channels, base, depth, convs)
+        return UNet(in_channels, base, depth, convs, norm=norm)
     if name == "smp-unet-resnet50":
         try:
             import segmentation_models_pytorch as smp

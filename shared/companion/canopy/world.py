@@ -77,15 +77,16 @@ def terrain(
     size: int, rng: np.random.Generator, steep_fraction: float = 0.15, dem: str = "jacksboro_fault_dem.npz"
 ) -> np.ndarray:
     """A ``size`` x ``size`` DEM at 10 m: a random crop (a sixth of the sample DEM's shorter side) of a bundled
-    DEM, upsampled bilinearly, its relief (elevation above the crop's minimum) scaled so that exactly
-    ``steep_fraction`` of the pixels are steeper than 20 degrees (slope = atan(s |grad z|) is monotone in s)."""
+    DEM, upsampled bilinearly, its relief normalised to [0, 1] and cubed (flat valley floors, steep ridges: the
+    median slope is then about 6 degrees rather than 15) and scaled so that exactly ``steep_fraction`` of the
+    pixels are steeper than 20 degrees (slope = atan(s |grad z|) is monotone in s)."""
     z = load_dem(dem)
     crop = max(8, min(z.shape) // 6)
     i = rng.integers(0, z.shape[0] - crop)
     j = rng.integers(0, z.shape[1] - crop)
     patch = z[i : i + crop, j : j + crop]
     up = ndimage.zoom(patch, size / crop, order=1)[:size, :size]
-    up = up - up.min()
+    up = ((up - up.min()) / max(np.ptp(up), 1e-9)) ** 3  # flat valley floors, steep ridges
     gy, gx = np.gradient(up, PIXEL_M)
     grad = np.hypot(gx, gy)
     scale = np.tan(np.radians(20.0)) / max(np.quantile(grad, 1.0 - steep_fraction), 1e-9)
@@ -207,3 +208,14 @@ def make_world(
     inputs = encode_inputs(sentinel1(height, z, rng), sentinel2(height, z, rng, clouds=clouds))
     settings = {"size": size, "seed": seed, "steep_fraction": steep_fraction, "clouds": clouds, "dem": dem}
     return World(z, slope_degrees(z), srtm_slope(z), height, inputs, seed, top_height(height), settings)
+
+
+def pseudo_rgb(inputs: np.ndarray, channels=RGB) -> np.ndarray:
+    """(H, W, 3) pseudo-RGB in [0, 1] from the S2 channels B4, B3, B2, each stretched between its 2nd and
+    98th percentile."""
+    out = []
+    for c in channels:
+        band = inputs[c].astype(float)
+        lo, hi = np.percentile(band, [2, 98])
+        out.append(np.clip((band - lo) / max(hi - lo, 1e-9), 0, 1))
+    return np.stack(out, -1)
