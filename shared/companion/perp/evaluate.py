@@ -37,7 +37,8 @@ def perplexity(model, windows: torch.Tensor, batch_size: int = 64) -> float:
 # tasks. lm-eval scores a multiple-choice item by the sum of the log-probabilities of each choice's tokens given
 # the context and counts it correct when the true choice has the largest sum (``acc``; ``acc_norm`` divides by
 # the choice's length in bytes first). We do exactly that on three tasks cut from the *test* files of the corpus
-# (brief, experiment E5), so no item text was seen in pretraining, retraining or calibration.
+# (the book's analog, notebook ``perp/04-zero-shot``), so no item text was seen in pretraining, retraining or
+# calibration.
 # ---------------------------------------------------------------------------------------------------------------
 
 #: The three tasks: next-line choice, bracket or quote closure, indentation level.
@@ -119,11 +120,11 @@ def multiple_choice_items(
 
     - ``next_line``: the ``context`` characters before a line start; the true next ``length`` characters
       against the first ``length`` characters of lines drawn from *other* files (distinct beginnings, drawn
-      uniformly; brief E5, task 1);
+      uniformly);
     - ``closure``: the ``context`` characters before a closing bracket or the closing quote of a one-line
-      string; the true closer against three others of :data:`CLOSERS` (task 2);
+      string; the true closer against three others of :data:`CLOSERS`;
     - ``indent``: the ``context`` characters before a line start; the line's first ``length // 2`` characters
-      after its indentation, at the true indentation and at three other levels of :data:`INDENTS` (task 3).
+      after its indentation, at the true indentation and at three other levels of :data:`INDENTS`.
 
     The true choice's position among the ``n_choices`` is uniform, so chance is ``1 / n_choices``."""
     texts = dict(sorted(texts.items()))
