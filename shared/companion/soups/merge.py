@@ -43,7 +43,7 @@ def average_states(states: Sequence[State], masks: Masks | None = None) -> dict[
             out[name] = first.clone()
     if masks is not None:
         for name, keep in masks.items():
-            out[name] = out[name] * keep.to(out[name].dtype)
+            out[name] = out[name] * keep.to(device=out[name].device, dtype=out[name].dtype)
     return out
 
 

@@ -169,19 +169,21 @@ def retrain_candidates(
 ) -> tuple[list[tuple[dict, dict]], float]:
     """Retrain one copy of the pruned ``state`` per variant (``variant.epochs`` overrides ``epochs``) and return
     the (state, stats) pairs in the variants' order and the wall-clock seconds. With ``workers > 1`` the copies
-    train in a process pool (``context`` ``fork`` or ``spawn``), one thread each; the results are the same as
+    train in a process pool (``context`` ``fork`` or ``spawn``; always ``spawn`` on a GPU), one thread each; the results are the same as
     in-process (same seeds, same single-thread kernels)."""
     steps = math.ceil(len(train) / recipe.batch_size)
+    mask_tensors = {k: v.cpu() for k, v in masks.items()}  # workers receive CPU tensors
     payloads = []
     for v in candidates:
         n = v.epochs if v.epochs is not None else epochs
         lrs = schedule_for(recipe, pretrain_lrs, n * steps, d1, v.peak_lr)
-        payloads.append((recipe, state, masks.state_dict(), lrs, train, n, v, None if workers <= 1 else 1))
+        payloads.append((recipe, state, mask_tensors, lrs, train, n, v, None if workers <= 1 else 1))
     start = time.perf_counter()
     if workers <= 1:
         outs = [_retrain_job(p) for p in payloads]
     else:
-        ctx = multiprocessing.get_context(context)
+        # CUDA cannot be re-initialised in a forked child: workers on a GPU are spawned
+        ctx = multiprocessing.get_context("spawn" if torch.device(recipe.device).type == "cuda" else context)
         with ProcessPoolExecutor(max_workers=min(workers, len(payloads)), mp_context=ctx) as pool:
             outs = list(pool.map(_retrain_job, payloads))
     return outs, time.perf_counter() - start
