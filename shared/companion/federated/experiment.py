@@ -21,8 +21,15 @@ def task_and_matrix(
     on the public set, :func:`.attacks.cpa_matrix`) and that model's test accuracy. The central model is
     built once per settings and shared by the notebooks through :func:`companion.cache.cached`."""
     task = make_task(name, seed, shifted_public=shifted_public, **options)
-    settings = {"task": name, "seed": seed, "shifted": shifted_public, "hidden": list(hidden), "epochs": epochs,
-                "options": options, "version": 2}
+    settings = {
+        "task": name,
+        "seed": seed,
+        "shifted": shifted_public,
+        "hidden": list(hidden),
+        "epochs": epochs,
+        "options": options,
+        "version": 2,
+    }
 
     def build():
         _, probs, acc = central_model(task, hidden, epochs, seed=seed)
