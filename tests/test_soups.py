@@ -222,3 +222,19 @@ def test_cifar_c_loader(tmp_path):
     x, y = ds.tensors
     assert x.shape == (4, 3, 32, 32) and y.tolist() == [8, 9, 10, 11]
     assert torch.isfinite(x).all()
+
+
+def test_sms_on_budgeted_dense_phase_with_allr(split):
+    """SMS on BIMP-like phases: a short dense phase with a linear schedule, then ALLR phases whose d1 is
+    recomputed from each phase's soup (one value per phase, in [0, 1])."""
+    from companion.pruning import pretrain
+
+    recipe = soups.Recipe(MODEL, batch_size=64, schedule="allr")
+    torch.manual_seed(6)
+    model = MODEL()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    dense = pretrain(model, opt, split.train, 2, lr_schedule="linear", batch_size=64, eval_every=2)
+    out = soups.sms(recipe, dense, split.train, 0.8, 2, soups.variants("seed", [0, 1]), 1)
+    assert out.masks.sparsity() == pytest.approx(0.8, abs=1e-3)
+    assert len(out.phases.d1) == 2 and all(0 <= d <= 1 for d in out.phases.d1)
+    assert out.phases.d1.iloc[0] != out.phases.d1.iloc[1]
