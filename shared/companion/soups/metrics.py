@@ -20,8 +20,8 @@ N_BINS = 15
 
 def calibration_errors(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = N_BINS) -> dict[str, float]:
     """Expected and maximum calibration error of top-label confidences: with the predictions binned by
-    confidence into ``n_bins`` equal bins of [0, 1], ECE = Σ_b (n_b / n)·|acc_b − conf_b| and
-    MCE = max_b |acc_b − conf_b| (Guo et al., 2017). ``probs`` are probabilities (N, C); logits are accepted too
+    confidence into ``n_bins`` equal bins of [0, 1], ``ECE = Σ_b (n_b / n)·|acc_b − conf_b|`` and
+    ``MCE = max_b |acc_b − conf_b|`` (Guo et al., 2017). ``probs`` are probabilities (N, C); logits are accepted too
     (torchmetrics applies a softmax to values outside [0, 1])."""
     from torchmetrics.functional.classification import multiclass_calibration_error  # 2 s of imports: lazily
 
