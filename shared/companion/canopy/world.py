@@ -79,7 +79,7 @@ def terrain(
     """A ``size`` x ``size`` DEM at 10 m: a random crop (a sixth of the sample DEM's shorter side) of a bundled
     DEM, upsampled bilinearly, its relief normalised to [0, 1] and cubed (flat valley floors, steep ridges: the
     median slope is then about 6 degrees rather than 15) and scaled so that exactly ``steep_fraction`` of the
-    pixels are steeper than 20 degrees (slope = atan(s |grad z|) is monotone in s)."""
+    pixels are steeper than 20 degrees (``slope = atan(s * abs(grad z))`` is monotone in s)."""
     z = load_dem(dem)
     crop = max(8, min(z.shape) // 6)
     i = rng.integers(0, z.shape[0] - crop)
