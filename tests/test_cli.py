@@ -33,7 +33,7 @@ def companion(*args, env_root=None):
         (["run", "demo", "--notebook", "02-nothing"], "chapter 'demo' has no notebook '02-nothing'"),
         (["claims", "nope"], "unknown chapter 'nope'"),
         (["bench", "--label", "nosuch"], "unknown run label 'nosuch'; accepted: smoke, book, gpu, paper, custom"),
-        (["bench", "--micro", "fast"], "unknown micro-benchmark 'fast'; accepted: sfw-step, sparsegpt"),
+        (["bench", "--micro", "fast"], "unknown micro-benchmark 'fast'; accepted: sfw-step, sfw-spectral, sparsegpt"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(demo_project, args, message):

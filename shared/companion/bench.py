@@ -122,6 +122,12 @@ def parallel_speedup(chapter: str, jobs: int | None = None) -> list[str]:
 # -- sizing record tolerances ----------------------------------------------------------------------
 
 TIMING_SUFFIXES = ("_s", "seconds", "throughput")
+TIMING_WORDS = ("seconds", "throughput")  # wall-clock records also when the word is not last (seconds_per_epoch)
+
+
+def _is_timing(key: str) -> bool:
+    """Whether a record key names a wall-clock measurement (its tolerance is ``None``: not compared)."""
+    return key.endswith(TIMING_SUFFIXES) or any(word in part for part in key.split(".") for word in TIMING_WORDS)
 
 
 def _family(key: str) -> str:
@@ -158,7 +164,7 @@ def propose_tolerances(
         fam = worst.setdefault((line["slug"], line["notebook"]), {})
         for key, dev in line["deviations"].items():
             name = _family(key)
-            if key.endswith(TIMING_SUFFIXES) or name.endswith(TIMING_SUFFIXES):
+            if _is_timing(key) or _is_timing(name):
                 fam[name] = None
                 continue
             if name in fam and fam[name] is None:

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--micro",
         default="sfw-step",
-        help="which micro-benchmark to run after the budgets: sfw-step (SFW vs SGD step time, the default) "
+        help="which micro-benchmark to run after the budgets: sfw-step (SFW vs SGD step time, the default), "
+        "sfw-spectral (SFW with spectral k-support regions vs a Prox-SGD step) "
         "or sparsegpt (SparseGPT time per layer against its size)",
     )
     b.add_argument(
@@ -223,7 +224,7 @@ def cmd_bench(args) -> int:
     labels = (*PROFILES, "custom")
     if args.label not in labels:
         return _error(f"unknown run label {args.label!r}; accepted: {', '.join(labels)}")
-    micro = ("sfw-step", "sparsegpt")
+    micro = ("sfw-step", "sfw-spectral", "sparsegpt")
     if args.micro not in micro:
         return _error(f"unknown micro-benchmark {args.micro!r}; accepted: {', '.join(micro)}")
     if args.numerics:
@@ -257,10 +258,14 @@ def cmd_bench(args) -> int:
 
         print("\n".join(sparsegpt_report()))
     elif not args.no_micro:
-        from .frankwolfe.bench import step_time_ratio
+        from .frankwolfe.bench import spectral_step_ratio, step_time_ratio
 
-        ratio = step_time_ratio()
-        print("SFW vs SGD(momentum) on the same model and batch:")
+        if args.micro == "sfw-spectral":
+            ratio = spectral_step_ratio()
+            print("SFW with spectral k-support regions vs Prox-SGD (SVD soft-thresholding), one step:")
+        else:
+            ratio = step_time_ratio()
+            print("SFW vs SGD(momentum) on the same model and batch:")
         for key, value in ratio.items():
             if isinstance(value, float) and key.endswith("_s"):
                 print(f"  {key.removesuffix('_s') + ' (ms)':<22} {1000 * value:9.4f}")
