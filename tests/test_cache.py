@@ -50,3 +50,12 @@ def test_concurrent_callers_share_one_build(tmp_path):
     results = [queue.get(timeout=5) for _ in procs]
     assert sorted(hit for hit, _ in results) == [False, True]
     assert len({pid for _, pid in results}) == 1  # both see the value the one builder stored
+
+
+def test_the_numerical_environment_is_part_of_the_key(tmp_path, monkeypatch):
+    """A run under a stand-in for another CPU (other pinned variables) never loads the pinned run's entry."""
+    build = lambda: {"x": torch.zeros(1)}  # noqa: E731
+    pinned = cache.cached("t", "env", {"a": 1}, build, root=tmp_path)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    other = cache.cached("t", "env", {"a": 1}, build, root=tmp_path)
+    assert not other.hit and other.key != pinned.key

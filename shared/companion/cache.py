@@ -1,7 +1,9 @@
 """A keyed on-disk cache for what several notebooks of a chapter share (pretrained models, generated worlds).
 
 An entry is ``runs/cache/<namespace>/<name>-<key>.pt``, where ``key`` hashes the settings that determine the
-content (configuration, seed, data hash, a version number to bump when the code that builds it changes). The
+content (configuration, seed, data hash, a version number to bump when the code that builds it changes) and
+the numerical environment the process runs under (the pinned variables of :data:`companion.numerics.PINNED_ENV`),
+so that a run under a stand-in for another CPU never loads what the pinned environment trained. The
 first caller builds and stores it; concurrent callers (papermill runs notebooks side by side, nbval with
 ``-n 2``) wait on an ``fcntl.flock`` and load the stored result instead of building it again. Entries are
 written to a temporary file and renamed, so an interrupted build never leaves a truncated entry behind.
@@ -30,6 +32,7 @@ from typing import Any
 import torch
 
 from . import paths
+from .numerics import PINNED_ENV
 
 
 @dataclass
@@ -55,6 +58,11 @@ def folder(namespace: str, root: str | Path | None = None) -> Path:
     return path
 
 
+def numerical_environment() -> dict[str, str | None]:
+    """The values of the pinned numerical variables in this process (``None`` where unset)."""
+    return {name: os.environ.get(name) for name in sorted(PINNED_ENV)}
+
+
 @contextlib.contextmanager
 def locked(path: Path):
     """Hold an exclusive ``flock`` on ``path`` (a lock file, created when missing) for the ``with`` block."""
@@ -77,8 +85,10 @@ def cached(
     """The value ``build()`` returns for ``settings``, from the cache when an entry with the same key exists.
 
     ``build`` must return something ``torch.save`` stores and ``torch.load(weights_only=True)`` reads back:
-    tensors, state dicts, lists, dicts, numbers, strings, numpy arrays converted to tensors.
+    tensors, state dicts, lists, dicts, numbers, strings, numpy arrays converted to tensors. The key covers
+    ``settings`` and :func:`numerical_environment`.
     """
+    settings = {**settings, "numerical_environment": numerical_environment()}
     entry_key = key(settings)
     where = folder(namespace, root)
     entry = where / f"{name}-{entry_key}.pt"

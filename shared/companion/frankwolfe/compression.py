@@ -347,15 +347,12 @@ def cached_run(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """:func:`train_run` of a fresh ``companion.models.build(model_name, **model_options)`` (initialised under
     ``torch.manual_seed(seed)``), through the shared on-disk cache (namespace ``sfw-compression``), so that the
-    chapter's notebooks train each configuration once.  The key covers every argument, the split's sizes, the
-    numerical environment (runs under another CPU's stand-in never load a pinned run) and the source of the
-    training code.  Returns the trained model and the stored run."""
+    chapter's notebooks train each configuration once.  The key covers every argument, the split's sizes and the
+    source of the training code (and, through the cache, the numerical environment).  Returns the trained model and the stored run."""
     import hashlib
-    import os
     from pathlib import Path
 
     from .. import cache, models
-    from ..numerics import PINNED_ENV
 
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
@@ -382,7 +379,6 @@ def cached_run(
         "distance_sparsity": distance_sparsity,
         "device": str(device),
         "batch_size": batch_size,
-        "numerics": {name: os.environ.get(name) for name in sorted(PINNED_ENV)},
         "code": digest.hexdigest()[:16],
     }
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
-from .. import data, models, numerics
+from .. import data, models
 from ..data import Split
 from ..pruning.imp import Pretrained
 from ..train import evaluate
@@ -45,7 +44,8 @@ def testbed(
     """Load ``dataset`` (``synth`` / ``digits`` need nothing; ``cifar10`` / ``cifar100`` come from ``data_root``),
     build ``model_name`` (``mlp_bn`` with ``hidden`` on flat inputs, else a :func:`companion.models.build` network
     on images), pretrain it once through :func:`companion.soups.pretrained` (shared between the notebooks by the
-    cache, keyed also by the numerical environment, so that a stand-in for another CPU pretrains anew) and build the OOD split: CIFAR-C ``gaussian_noise`` at severity 3 for CIFAR, else the test split plus
+    cache, whose key includes the numerical environment, so that a stand-in for another CPU pretrains anew) and
+    build the OOD split: CIFAR-C ``gaussian_noise`` at severity 3 for CIFAR, else the test split plus
     Gaussian noise of std ``ood_sigma`` (:func:`companion.data.gaussian_noise`)."""
     from . import pretrained as cached_pretrained
 
@@ -65,8 +65,6 @@ def testbed(
         "batch_size": batch_size,
         "weight_decay": weight_decay,
         "device": str(device),
-        # the numerical environment (pinned, or a stand-in for another CPU): another one pretrains anew
-        "numerics": {k: os.environ.get(k) for k in sorted(numerics.PINNED_ENV)},
     }
     pre, hit = cached_pretrained(recipe, split.train, pretrain_epochs, lr, seed, settings)
     model = net()
