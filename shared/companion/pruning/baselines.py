@@ -526,8 +526,10 @@ class DST(_Reparametrized):
 
     Hyperparameters:
         penalty (λ): default from :data:`DST_PENALTY` (calibrated once at book scale, see there).
-        loss_l2: add 0.5·wd·‖θ‖² to the loss on top of the optimizer's weight decay, as the official BIMP code
-            does for DST and CS (which doubles the decay); default False (the book runs the decay once).
+
+        loss_l2: default False (the book runs the decay once)
+            True adds 0.5·wd·‖θ‖² to the loss on top of the optimizer's weight decay, as the official BIMP
+            code does for DST and CS (which doubles the decay).
     """
 
     name = "dst"
