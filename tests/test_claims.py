@@ -19,7 +19,7 @@ def test_claim(verdict):
 
 def _perturbed(value):
     """Nearby and far-away variants of a recorded value (numbers shifted and scaled, booleans flipped, one item
-    of a list or dict changed, lists shortened and lengthened)."""
+    of a list or dict changed in every way its own type is, at any depth; lists shortened and lengthened)."""
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, (int, float)):
@@ -31,10 +31,10 @@ def _perturbed(value):
     if isinstance(value, list):
         out = [value[:-1], value + (value[-1:] or ["x"])]
         for i, item in enumerate(value):
-            out += [value[:i] + [other] + value[i + 1 :] for other in _perturbed(item)[:6]]
+            out += [value[:i] + [other] + value[i + 1 :] for other in _perturbed(item)]
         return out
     if isinstance(value, dict):
-        return [{**value, k: other} for k, item in value.items() for other in _perturbed(item)[:6]]
+        return [{**value, k: other} for k, item in value.items() for other in _perturbed(item)]
     return [0.0] if value is None else []
 
 
