@@ -8,23 +8,18 @@ the references of :mod:`companion.npr.pde` are used only to measure errors.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.func import stack_module_state
 
-from .. import paths, progress
-from ..numerics import PINNED_ENV
+from .. import cache, progress
 from .models import LowRankMLP, batched_call
 from .pde import FourierIC, FourierIC2D
 
@@ -227,14 +222,14 @@ def train_operator_cached(
     desc: str = "PINN training",
     cache_dir: str | Path | None = None,
 ) -> TrainResult:
-    """:func:`train_operator`, stored in an ignored cache (``runs/cache/npr``) so that notebooks that train the
-    same operator share one run.
+    """:func:`train_operator` through :func:`companion.cache.cached` (namespace ``npr``), so that notebooks
+    that train the same operator share one run.
 
     The key covers everything the result depends on: the architecture (``repr``) and the exact initial
     parameters of ``model``, the problem, a fingerprint of ``sampler`` (its draw for a fixed generator), every
-    training argument, the device, the numerical environment (so that runs under another CPU's stand-in never
-    load a pinned run's result) and the source of this package's training code. Concurrent callers wait on a
-    file lock, so one trains and the others load.
+    training argument, the device, the source of this package's training code and (added by the cache) the
+    numerical environment, so that runs under another CPU's stand-in never load a pinned run's result.
+    Concurrent callers wait on the cache's lock, so one trains and the others load.
     """
     probe = sampler(4, np.random.default_rng(0))
     digest = hashlib.sha256()
@@ -256,35 +251,22 @@ def train_operator_cached(
         "sensors": sensors,
         "seed": seed,
         "device": str(device),
-        "env": {k: os.environ.get(k) for k in sorted(PINNED_ENV)},
         "torch": torch.__version__,
         "digest": digest.hexdigest(),
     }
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    folder = Path(cache_dir) if cache_dir else paths.runs_dir() / "cache" / "npr"
-    folder.mkdir(parents=True, exist_ok=True)
-    entry = folder / f"operator-{key}.pt"
-    with open(folder / f"operator-{key}.lock", "w") as fh, _locked(fh):
-        if entry.is_file():
-            blob = torch.load(entry, map_location="cpu", weights_only=True)
-            model.load_state_dict(blob["state_dict"])
-            model.to(device)
-            return TrainResult(list(blob["losses"]), float(blob["seconds"]), True)
-        out = train_operator(model, problem, sampler, steps, batch, points, lr, sensors, seed, device, desc)
-        tmp = entry.with_suffix(".tmp")
+    result: list[TrainResult] = []
+
+    def train() -> dict[str, Any]:
+        result.append(train_operator(model, problem, sampler, steps, batch, points, lr, sensors, seed, device, desc))
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"state_dict": state, "losses": out.losses, "seconds": out.seconds}, tmp)
-        os.replace(tmp, entry)
-    return out
+        return {"state_dict": state, "losses": list(result[0].losses)}
 
-
-@contextlib.contextmanager
-def _locked(fh):
-    fcntl.flock(fh, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
+    out = cache.cached("npr", "operator", settings, train, root=cache_dir)
+    if not out.hit:
+        return result[0]
+    model.load_state_dict(out.value["state_dict"])
+    model.to(device)
+    return TrainResult(list(out.value["losses"]), out.build_seconds, True)
 
 
 def grid(nx: int = 64, nt: int = 51, T: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -14,21 +14,17 @@ One deliberate departure from OPT: the book's ``lm_head`` is *untied* from the i
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the hub, at any scale
 
 import torch  # noqa: E402
 from transformers import OPTConfig, OPTForCausalLM  # noqa: E402
 
-from .. import paths, progress, repro  # noqa: E402
+from .. import cache, progress, repro  # noqa: E402
 from ..data.real import DataRootError  # noqa: E402
 from ..train import schedule  # noqa: E402
 from .corpus import Corpus, random_windows  # noqa: E402
@@ -204,9 +200,10 @@ def pretrained(
     device: torch.device | str = "cpu",
     cache_dir: str | Path | None = None,
 ) -> Pretrained:
-    """The dense model pretrained from scratch on ``corpus.train`` (AdamW, 10 % warm-up, cosine), from the
-    cache when an entry with the same key exists; otherwise trained and stored. Concurrent callers wait on
-    ``fcntl.flock`` so that one trains and the others load its result."""
+    """The dense model pretrained from scratch on ``corpus.train`` (AdamW, 10 % warm-up, cosine), through
+    :func:`companion.cache.cached` (namespace ``perp``): loaded when an entry with the same settings and
+    numerical environment exists, otherwise trained and stored; concurrent callers wait on its lock so that
+    one trains and the others load."""
     settings = {
         "config": config.to_diff_dict(),
         "steps": steps,
@@ -216,17 +213,9 @@ def pretrained(
         "corpus": corpus.sha256,
         "version": 1,
     }
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    folder = Path(cache_dir) if cache_dir else paths.runs_dir() / "cache" / "perp"
-    folder.mkdir(parents=True, exist_ok=True)
-    entry, lock = folder / f"opt-{key}.pt", folder / f"opt-{key}.lock"
     model = build(config, seed).to(device)
-    with open(lock, "w") as fh, _locked(fh):
-        if entry.is_file():
-            blob = torch.load(entry, map_location=device, weights_only=True)
-            model.load_state_dict(blob["state_dict"])
-            return Pretrained(model.eval(), key, float(blob["seconds"]), True)
-        start = time.perf_counter()
+
+    def train() -> dict[str, Any]:
         train_lm(
             model,
             model.parameters(),
@@ -239,20 +228,12 @@ def pretrained(
             device=device,
             desc="pretrain",
         )
-        seconds = time.perf_counter() - start
-        tmp = entry.with_suffix(".tmp")
-        torch.save({"state_dict": model.state_dict(), "seconds": seconds, "settings": settings}, tmp)
-        os.replace(tmp, entry)
-    return Pretrained(model.eval(), key, seconds, False)
+        return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
 
-
-@contextlib.contextmanager
-def _locked(fh):
-    fcntl.flock(fh, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
+    out = cache.cached("perp", "opt", settings, train, root=cache_dir)
+    if out.hit:
+        model.load_state_dict(out.value["state_dict"])
+    return Pretrained(model.eval(), out.key, out.build_seconds, out.hit)
 
 
 def n_parameters(model: torch.nn.Module) -> int:
