@@ -29,6 +29,19 @@ def test_paper_file_is_valid_and_matches_notebooks(slug):
 
 
 @pytest.mark.parametrize("slug", SLUGS)
+def test_papermill_reads_every_parameter(slug):
+    # papermill parses the parameters cell itself (``papermill --help-notebook``; an override it cannot match
+    # to a parsed line is reported as an "unknown parameter"): it must see the names and defaults we see.
+    # A comment holding "=" after a value, for instance, makes it skip the line.
+    import papermill
+
+    for nb in papers.load(slug).notebooks:
+        seen = papermill.inspect_notebook(str(nb.path))
+        ours = notebooks.default_parameters(nb.path)
+        assert list(seen) == list(ours), f"{nb.path.name}: papermill reads {sorted(seen)}, the cell has {list(ours)}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
 def test_bibkey_is_in_the_bibliography(slug):
     from companion import paths
 
