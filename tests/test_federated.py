@@ -9,6 +9,7 @@ from companion.federated import attacks as A
 from companion.federated import defences as D
 from companion.federated import loop as L
 from companion.federated.data import FederatedTask, dirichlet_partition, iid_partition, make_task
+from pandas.testing import assert_frame_equal
 from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
 
@@ -260,3 +261,62 @@ def test_make_task_splits():
 def test_filter_threshold_falls_back_to_the_mean_when_nobody_is_kept():
     Y = torch.softmax(torch.randn(5, 7, 3), -1)
     assert torch.allclose(D.filter_(Y, quantile=None, threshold=0.0)[0], Y.mean(0))
+
+
+def _run_outputs(out):
+    params = torch.cat([p.detach().cpu().flatten() for p in out["server"].parameters()])
+    return out["acc"], out["scores"], out["weights"], params
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        L.FLConfig(n_clients=5, alpha=0.4, attack="naive", defence="ExpGuard", rounds=2, local_epochs=1, hidden=(8,)),
+        L.FLConfig(n_clients=5, alpha=0.4, attack="LMA", hips=True, sample_frac=0.5, rounds=2, hidden=(8,)),
+        L.FLConfig(strategy="FedAvg", n_clients=5, alpha=0.2, attack="random", rounds=2, hidden=(8,)),
+        L.FLConfig(n_clients=4, rounds=2, hidden=(8,), local_training="sequential", partition="dirichlet"),
+    ],
+)
+def test_run_on_an_explicit_cpu_device_is_identical(cfg):
+    task = _tiny_task()
+    S = A.cpa_matrix(torch.softmax(torch.randn(50, 3, generator=torch.Generator().manual_seed(2)), -1))
+    ref = _run_outputs(L.run(task, cfg, S))
+    for device in ("cpu", torch.device("cpu")):
+        out = L.run(task, cfg, S, device=device)
+        assert out["scores"] is None or out["scores"].device.type == "cpu"
+        got = _run_outputs(out)
+        assert got[0] == ref[0]
+        for a, b in zip(got[1:], ref[1:]):
+            assert (a is None and b is None) or torch.equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_run_on_the_gpu_follows_the_cpu_run():
+    task = _tiny_task()
+    cfg = L.FLConfig(n_clients=5, alpha=0.4, attack="LMA", defence="ExpGuard", rounds=2, hidden=(8,))
+    cpu, gpu = L.run(task, cfg), L.run(task, cfg, device="cuda")
+    assert next(gpu["server"].parameters()).is_cuda
+    assert torch.equal(cpu["byzantine"], gpu["byzantine"])
+    assert abs(cpu["final_acc"] - gpu["final_acc"]) <= 0.1
+    assert torch.allclose(cpu["weights"], gpu["weights"], atol=1e-3)
+
+
+def test_run_grid_caches_runs_and_loads_them_back(tmp_path, monkeypatch):
+    from companion.federated import experiment as fx
+
+    real_cached = fx.cache.cached
+    monkeypatch.setattr(fx.cache, "cached", lambda *a, **k: real_cached(*a, root=tmp_path, **k))
+    task = _tiny_task()
+    variations = [dict(alpha=0.4, attack="LMA", defence="ExpGuard"), dict(alpha=0.0)]
+    base = dict(n_clients=5, rounds=2, local_epochs=1, hidden=(8,))
+    fresh, _ = fx.run_grid(task, variations, 2, base=base, cache_runs=False)
+    first, outs = fx.run_grid(task, variations, 2, base=base)
+    assert len(list(tmp_path.rglob("run-*.pt"))) == 4
+    monkeypatch.setattr(fx, "run", lambda *a, **k: pytest.fail("a cached run was trained again"))
+    again, outs2 = fx.run_grid(task, variations, 2, base=base)
+    cols = ["final_acc", "auroc1", "p_byz"]
+    assert_frame_equal(fresh[cols], first[cols])
+    assert_frame_equal(first, again)
+    assert torch.equal(outs[0]["weights"], outs2[0]["weights"])
+    other = make_task("digits", 0)
+    assert fx.task_fingerprint(task) != fx.task_fingerprint(other)

@@ -63,9 +63,10 @@ def vertex(
     code = canonical(name)
     n, c = mean.shape
     if code == "PredictionNaiveSignFlip":
-        cls = torch.randint(0, c, (n,), generator=generator)
+        # drawn on the CPU generator and moved, so that every device sees the same classes
+        cls = torch.randint(0, c, (n,), generator=generator).to(mean.device)
     elif code == "PredictionFixedSignFlip":
-        cls = torch.zeros(n, dtype=torch.long)
+        cls = torch.zeros(n, dtype=torch.long, device=mean.device)
     elif code == "PredictionAdversarialSignFlip":
         cls = mean.topk(2, dim=1).indices[:, 1]
     elif code == "CELMAX":
@@ -113,7 +114,7 @@ def hips(
         pick = (honest * rows).sum(-1).argmin(0)
     else:
         raise ValueError(f"HIPS is defined for LMA and CPA, not for {code}")
-    return honest[pick, torch.arange(honest.shape[1])]
+    return honest[pick, torch.arange(honest.shape[1], device=honest.device)]
 
 
 def prediction_attack(
@@ -137,7 +138,7 @@ def prediction_attack(
         alpha = n_byzantine / (honest.shape[0] + n_byzantine)
     msg = hips(name, honest, alpha, S, hips_weighting) if use_hips else vertex(name, mean, S, generator)
     if sample_frac < 1.0:
-        attacked = torch.rand(mean.shape[0], generator=generator) < sample_frac
+        attacked = (torch.rand(mean.shape[0], generator=generator) < sample_frac).to(mean.device)
         msg = torch.where(attacked[:, None], msg, mean)
     return msg.unsqueeze(0).expand(n_byzantine, *msg.shape).clone()
 
@@ -151,17 +152,17 @@ def parameter_attack(
 
     ``code_bug=True`` reproduces the official ``ParameterRandomVectorScaled``, which takes the new norm from
     the old tensor and rescales the old tensor, so that the attack returns ``params`` unchanged (a
-    no-op)."""
+    no-op). The Gaussians are drawn on ``generator`` (a CPU generator) and moved to each tensor's device."""
     code = canonical(name)
     out = {}
     for k, p in params.items():
         if code == "ParameterRandomVector":
-            out[k] = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            out[k] = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
         elif code == "ParameterRandomVectorScaled":
             if code_bug:
                 out[k] = p.clone()
                 continue
-            z = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            z = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
             out[k] = z * (p.norm() / z.norm().clamp_min(1e-12))
         else:
             raise ValueError(f"{code} is a prediction attack (FedDistill), not a parameter attack")

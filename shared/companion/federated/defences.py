@@ -82,7 +82,7 @@ def filter_scores(Y: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Te
     centred prediction sum to zero, so the all-ones vector is in the covariance's null space and the
     iteration only leaves it through rounding errors. We take ``v`` from ``torch.linalg.eigh`` instead (the
     sign of ``v`` does not matter: only ``|s|`` is used)."""
-    w = torch.ones(Y.shape[:2], dtype=Y.dtype) if keep is None else keep.to(Y.dtype)
+    w = torch.ones(Y.shape[:2], dtype=Y.dtype, device=Y.device) if keep is None else keep.to(Y.dtype)
     cnt = w.sum(0).clamp_min(1.0)  # [N]
     mu = (w[..., None] * Y).sum(0) / cnt[:, None]
     D = Y - mu  # [n, N, C]
@@ -177,7 +177,7 @@ class ExpGuard:
 
     def update(self, scores: torch.Tensor) -> torch.Tensor:
         """One exponential-weights step with the round's scores; returns the new ``p``."""
-        self.log_w = self.log_w - self.eta * scores.double()
+        self.log_w = self.log_w.to(scores.device) - self.eta * scores.double()
         return self.weights
 
     def __call__(self, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

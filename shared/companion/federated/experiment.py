@@ -1,7 +1,11 @@
 """Helpers the chapter's notebooks share: the task with CPA's matrix from a cached central model, a grid of
-runs over seeds as one table, and mean ± std summaries."""
+runs over seeds as one table (each run cached, so that notebooks running the same configuration share it),
+and mean ± std summaries."""
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
 
 import pandas as pd
 import torch
@@ -15,11 +19,18 @@ CACHE_NAMESPACE = "kd-fl-byzantine"
 
 
 def task_and_matrix(
-    name: str = "digits", seed: int = 0, shifted_public: bool = False, hidden=(128,), epochs: int = 30, **options
+    name: str = "digits",
+    seed: int = 0,
+    shifted_public: bool = False,
+    hidden=(128,),
+    epochs: int = 30,
+    device: torch.device | str = "cpu",
+    **options,
 ) -> tuple[FederatedTask, torch.Tensor, float]:
     """The task of :func:`.data.make_task`, CPA's matrix S (covariance of a centrally trained model's softmax
     on the public set, :func:`.attacks.cpa_matrix`) and that model's test accuracy. The central model is
-    built once per settings and shared by the notebooks through :func:`companion.cache.cached`."""
+    built once per settings (and device type) and shared by the notebooks through
+    :func:`companion.cache.cached`."""
     task = make_task(name, seed, shifted_public=shifted_public, **options)
     settings = {
         "task": name,
@@ -28,11 +39,12 @@ def task_and_matrix(
         "hidden": list(hidden),
         "epochs": epochs,
         "options": options,
+        "device": torch.device(device).type,
         "version": 2,
     }
 
     def build():
-        _, probs, acc = central_model(task, hidden, epochs, seed=seed)
+        _, probs, acc = central_model(task, hidden, epochs, seed=seed, device=device)
         return {"S": cpa_matrix(probs), "acc": acc}
 
     out = cache.cached(CACHE_NAMESPACE, f"central-{name}", settings, build).value
@@ -47,17 +59,32 @@ def run_grid(
     base: dict | None = None,
     seed: int = 0,
     desc: str = "runs",
+    device: torch.device | str = "cpu",
+    cache_runs: bool = True,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Run every variation (a dict of :class:`.loop.FLConfig` fields over ``base``) for seeds
     ``seed, ..., seed + seeds - 1``. Returns one row per run (the variation, ``seed``, ``final_acc``,
     ``auroc1``: detection AUROC of the round-1 outlier scores when there are byzantine clients, ``p_byz``:
-    the largest final ExpGuard weight of a byzantine client, ``seconds``) and the raw run outputs."""
+    the largest final ExpGuard weight of a byzantine client, ``seconds``) and the raw run outputs.
+
+    With ``cache_runs`` every run goes through :func:`companion.cache.cached`, keyed on the full config, a
+    hash of the task's tensors and of S, and the device type: a configuration that another notebook already
+    ran is loaded, not trained again (``seconds`` is then the original run's wall time)."""
     rows, outs = [], []
     jobs = [(v, s) for v in variations for s in range(seed, seed + seeds)]
+    fingerprint = task_fingerprint(task, S) if cache_runs else None
     for v, s in progress(jobs, desc=desc):
         cfg = FLConfig(**{**(base or {}), **v, "seed": s})
-        out = run(task, cfg, S)
-        out.pop("server")
+        if cache_runs:
+            settings = {
+                "config": asdict(cfg),
+                "task": fingerprint,
+                "device": torch.device(device).type,
+                "version": 1,
+            }
+            out = cache.cached(CACHE_NAMESPACE, "run", settings, lambda c=cfg: _bare(run(task, c, S, device))).value
+        else:
+            out = _bare(run(task, cfg, S, device))
         byz = out["byzantine"]
         row = {**v, "seed": s, "final_acc": out["final_acc"], "seconds": out["seconds"]}
         if out["scores"] is not None and 0 < int(byz.sum()) < len(byz):
@@ -67,6 +94,20 @@ def run_grid(
         rows.append(row)
         outs.append(out)
     return pd.DataFrame(rows), outs
+
+
+def task_fingerprint(task: FederatedTask, S: torch.Tensor | None = None) -> str:
+    """SHA-256 of the task's tensors (and of S): two tasks with the same fingerprint give the same runs."""
+    h = hashlib.sha256(task.name.encode())
+    tensors = [task.x_private, task.y_private, task.x_public, task.x_test, task.y_test]
+    for t in tensors + ([] if S is None else [S]):
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _bare(out: dict) -> dict:
+    """A run's outputs without the server model (what the notebooks use and the cache stores)."""
+    return {k: v for k, v in out.items() if k != "server"}
 
 
 def summarise(frame: pd.DataFrame, by: list[str], value: str = "final_acc") -> pd.DataFrame:

@@ -8,6 +8,10 @@ parameters are stacked along a leading client axis and one SGD step of every cli
 backward pass. ``"sequential"`` trains
 them one after another with :func:`companion.train.fit` and ``torch.optim.SGD``: the same method, for
 comparison of speed (the two follow different mini-batch orders).
+
+Every tensor of a run (data, client and server models, messages, weights) lives on the ``device`` given
+to :func:`run`; the random draws (splits, mini-batch orders, attacks) come from CPU generators and are
+moved there, so that a run on a GPU follows the same random choices as on the CPU.
 """
 
 from __future__ import annotations
@@ -108,20 +112,31 @@ def auroc(scores, is_byzantine) -> float:
 class BatchedClients:
     """SGD with momentum for many clients at once (``torch.func``): parameters ``[h, ...]``, each client
     with its own data, mini-batch order, learning-rate decay and momentum buffer. Clients with fewer samples
-    are padded; a client whose epoch is over skips the remaining steps of the others."""
+    are padded; a client whose epoch is over skips the remaining steps of the others. Data, momentum buffers
+    and learning-rate counters live on ``device``; the mini-batch orders are drawn on the CPU generator."""
 
-    def __init__(self, model, data: list[tuple[torch.Tensor, torch.Tensor]], batch_size, lr, momentum, total_epochs):
+    def __init__(
+        self,
+        model,
+        data: list[tuple[torch.Tensor, torch.Tensor]],
+        batch_size,
+        lr,
+        momentum,
+        total_epochs,
+        device: torch.device | str = "cpu",
+    ):
         self.model, self.batch_size, self.lr, self.momentum = model, batch_size, lr, momentum
+        self.device = torch.device(device)
         self.sizes = torch.tensor([len(y) for _, y in data])
         m = max(int(self.sizes.max()), 1)
         d = data[0][0].shape[1:]
-        self.X = torch.zeros(len(data), m, *d)
-        self.Y = torch.zeros(len(data), m, dtype=torch.long)
+        self.X = torch.zeros(len(data), m, *d, device=self.device)
+        self.Y = torch.zeros(len(data), m, dtype=torch.long, device=self.device)
         for i, (x, y) in enumerate(data):
-            self.X[i, : len(y)], self.Y[i, : len(y)] = x, y
+            self.X[i, : len(y)], self.Y[i, : len(y)] = x.to(self.device), y.to(self.device)
         self.steps = torch.ceil(self.sizes / batch_size).long()
-        self.total = (total_epochs * self.steps).clamp_min(1).double()
-        self.it = torch.zeros(len(data), dtype=torch.float64)
+        self.total = (total_epochs * self.steps).clamp_min(1).double().to(self.device)
+        self.it = torch.zeros(len(data), dtype=torch.float64, device=self.device)
         self.buf: dict[str, torch.Tensor] | None = None
 
         self._forward = vmap(lambda p, x: functional_call(model, p, (x,)))
@@ -142,7 +157,8 @@ class BatchedClients:
         idx = torch.full((h, max(s_max, 1) * b), -1, dtype=torch.long)
         for i, n in enumerate(self.sizes.tolist()):
             idx[i, :n] = torch.randperm(n, generator=generator)
-        rows = torch.arange(h)[:, None]
+        idx = idx.to(self.device)
+        rows = torch.arange(h, device=self.device)[:, None]
         if self.buf is None:
             self.buf = {k: torch.zeros_like(v) for k, v in params.items()}
         for k in range(s_max):
@@ -177,12 +193,20 @@ def _client_predictions(model, stacked: dict[str, torch.Tensor], x: torch.Tensor
     return logits.softmax(-1)
 
 
-def central_model(task: FederatedTask, hidden=(128,), epochs: int = 30, lr: float = 0.05, seed: int = 0):
+def central_model(
+    task: FederatedTask,
+    hidden=(128,),
+    epochs: int = 30,
+    lr: float = 0.05,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+):
     """A model trained centrally on the whole private set (labels included) with :func:`companion.train.fit`:
     returns ``(model, public_probs, test_acc)``. Its softmax on the public set gives CPA's matrix
-    (:func:`.attacks.cpa_matrix`), as the official code's ``cpa_info/*-cov.pt`` comes from a trained model."""
+    (:func:`.attacks.cpa_matrix`), as the official code's ``cpa_info/*-cov.pt`` comes from a trained model.
+    The model is initialised on the CPU and trained on ``device``; the probabilities come back on the CPU."""
     torch.manual_seed(seed)
-    model = mlp(task.in_features, hidden, task.num_classes)
+    model = mlp(task.in_features, hidden, task.num_classes).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     train.fit(
         model,
@@ -191,15 +215,16 @@ def central_model(task: FederatedTask, hidden=(128,), epochs: int = 30, lr: floa
         epochs,
         batch_size=32,
         lr_schedule="linear",
+        device=device,
         seed=seed,
         desc="central model",
     )
-    probs = train.predict(model, TensorDataset(task.x_public)).softmax(-1)
-    acc = train.evaluate(model, TensorDataset(task.x_test, task.y_test))["acc"]
+    probs = train.predict(model, TensorDataset(task.x_public), device).softmax(-1)
+    acc = train.evaluate(model, TensorDataset(task.x_test, task.y_test), device)["acc"]
     return model, probs, acc
 
 
-def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> dict:
+def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None, device: torch.device | str = "cpu") -> dict:
     """One federated run: returns per-round server test accuracy ``acc`` (round 0 = initial model), the
     byzantine indicator ``byzantine`` ``[n]``, the per-round outlier ``scores`` ``[R, n]`` of the defence (the
     base defence's for ExpGuard), the ExpGuard weights ``weights`` ``[R, n]`` (``None`` otherwise) and wall
@@ -209,8 +234,12 @@ def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> di
     data; every client predicts (softmax) the public set; byzantine messages replace theirs; the defence
     aggregates; the server trains on the public inputs with the aggregate as soft targets. FedAvg round:
     broadcast; honest clients train; byzantine clients send attacked parameters; the server takes the plain
-    average of all clients' parameters."""
+    average of all clients' parameters.
+
+    ``device``: where the clients and the server train (``repro.setup``'s device in the notebooks); the
+    outputs (scores, weights, indicator) come back on the CPU."""
     start = time.perf_counter()
+    device = torch.device(device)
     if cfg.strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {cfg.strategy!r}; accepted: {', '.join(STRATEGIES)}")
     attack = None if cfg.attack == "none" else A.canonical(cfg.attack)
@@ -233,20 +262,23 @@ def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> di
     honest_idx = torch.nonzero(~byz).flatten().tolist()
     h = len(honest_idx)
     data = [(task.x_private[parts[i]], task.y_private[parts[i]]) for i in honest_idx]
+    x_public = task.x_public.to(device)
+    byz_d = byz.to(device)
+    S = None if S is None else S.to(device)
 
     torch.manual_seed(cfg.seed)
-    server = mlp(task.in_features, cfg.hidden, task.num_classes)
-    test = TensorDataset(task.x_test, task.y_test)
+    server = mlp(task.in_features, cfg.hidden, task.num_classes).to(device)
+    test = TensorDataset(task.x_test.to(device), task.y_test.to(device))
     epochs = local_epoch_split(cfg.local_epochs * cfg.rounds, cfg.rounds)
     total_local = sum(epochs)
     memory = cfg.defence in MEMORY_DEFENCES
     guard = D.ExpGuard(n, cfg.eta, cfg.memory_base, **_base_kwargs(cfg.memory_base, cfg)) if memory else None
-    clients = BatchedClients(server, data, cfg.batch_size, cfg.lr, cfg.momentum, total_local)
+    clients = BatchedClients(server, data, cfg.batch_size, cfg.lr, cfg.momentum, total_local, device)
     seq_models, seq_opts = [], []
     server_opt = torch.optim.SGD(server.parameters(), lr=cfg.server_lr, momentum=cfg.momentum)
     server_steps = math.ceil(len(task.x_public) / cfg.server_batch_size)
     server_total = cfg.rounds * cfg.server_epochs * server_steps
-    acc = [train.evaluate(server, test)["acc"]]
+    acc = [train.evaluate(server, test, device)["acc"]]
     scores_log, weights_log, local_seconds = [], [], 0.0
     for r in range(cfg.rounds):
         broadcast = {k: v.detach().clone() for k, v in server.named_parameters()}
@@ -258,7 +290,9 @@ def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> di
             for _ in range(epochs[r]):
                 stacked = clients.epoch(stacked, gen)
         elif cfg.local_training == "sequential":
-            stacked = _train_sequential(server, broadcast, data, epochs[r], r, epochs, cfg, seq_models, seq_opts)
+            stacked = _train_sequential(
+                server, broadcast, data, epochs[r], r, epochs, cfg, seq_models, seq_opts, device
+            )
         else:
             raise ValueError("local_training must be 'batched' or 'sequential'")
         local_seconds += time.perf_counter() - t0
@@ -270,34 +304,35 @@ def run(task: FederatedTask, cfg: FLConfig, S: torch.Tensor | None = None) -> di
                 for k, p in server.named_parameters():
                     p.copy_(torch.stack([c[k] for c in per_client]).mean(0))
         else:
-            honest = _client_predictions(server, stacked, task.x_public)  # [h, N, C]
-            Y = torch.empty(n, *honest.shape[1:])
-            Y[~byz] = honest
+            honest = _client_predictions(server, stacked, x_public)  # [h, N, C]
+            Y = torch.empty(n, *honest.shape[1:], device=device)
+            Y[~byz_d] = honest
             if f:
-                Y[byz] = A.prediction_attack(
+                Y[byz_d] = A.prediction_attack(
                     attack, honest, f, f / n, S, cfg.hips, cfg.sample_frac, cfg.hips_weighting, gen
                 )
             if memory:
                 target, scores = guard(Y)
-                weights_log.append(guard.weights.float())
+                weights_log.append(guard.weights.float().cpu())
             else:
                 target, scores = D.aggregate(cfg.defence, Y, **_base_kwargs(cfg.defence, cfg))
-            scores_log.append(scores.float())
+            scores_log.append(scores.float().cpu())
             offset = r * cfg.server_epochs * server_steps
             for group in server_opt.param_groups:
                 group["lr"] = cfg.server_lr
             train.fit(
                 server,
                 server_opt,
-                TensorDataset(task.x_public, target),
+                TensorDataset(x_public, target),
                 cfg.server_epochs,
                 batch_size=cfg.server_batch_size,
                 lr_schedule=lambda it, tot, o=offset: 1 - (o + it) / server_total,
                 loss_fn=soft_cross_entropy,
+                device=device,
                 seed=cfg.seed * 1000 + r,
                 desc="server",
             )
-        acc.append(train.evaluate(server, test)["acc"])
+        acc.append(train.evaluate(server, test, device)["acc"])
     return {
         "config": asdict(cfg),
         "acc": acc,
@@ -315,12 +350,12 @@ def _base_kwargs(name: str, cfg: FLConfig) -> dict:
     return {"quantile": cfg.filter_quantile} if D.canonical(name) == "PredictionFilter" else {}
 
 
-def _train_sequential(server, broadcast, data, n_epochs, r, epochs, cfg, models, opts):
+def _train_sequential(server, broadcast, data, n_epochs, r, epochs, cfg, models, opts, device="cpu"):
     """Local training of the honest clients one by one with :func:`companion.train.fit` (the reference for
     the batched path's speed-up); the learning rate decays linearly over all rounds as in the batched path."""
     if not models:
         for _ in data:
-            m = mlp(server.net[1].in_features, cfg.hidden, server.net[-1].out_features)
+            m = mlp(server.net[1].in_features, cfg.hidden, server.net[-1].out_features).to(device)
             models.append(m)
             opts.append(None)
     out = []
@@ -343,6 +378,7 @@ def _train_sequential(server, broadcast, data, n_epochs, r, epochs, cfg, models,
                 n_epochs,
                 batch_size=cfg.batch_size,
                 lr_schedule=lambda it, tot, o=offset, t=total: 1 - (o + it) / t,
+                device=device,
                 seed=cfg.seed * 1000 + 17 * r + j,
                 desc="client",
             )
