@@ -320,3 +320,15 @@ def test_run_grid_caches_runs_and_loads_them_back(tmp_path, monkeypatch):
     assert torch.equal(outs[0]["weights"], outs2[0]["weights"])
     other = make_task("digits", 0)
     assert fx.task_fingerprint(task) != fx.task_fingerprint(other)
+
+
+def test_run_key_drops_only_settings_the_run_does_not_use():
+    from companion.federated.experiment import run_key
+
+    a = L.FLConfig(attack="LMA", alpha=0.3, defence="mean", eta=5.0, filter_quantile=0.8)
+    assert run_key(a) == run_key(L.FLConfig(attack="LMA", alpha=0.3, defence="mean"))
+    g = L.FLConfig(attack="LMA", alpha=0.3, defence="ExpGuard")
+    assert run_key(g) != run_key(L.FLConfig(attack="LMA", alpha=0.3, defence="ExpGuard", eta=5.0))
+    assert run_key(g) != run_key(L.FLConfig(attack="LMA", alpha=0.3, defence="ExpGuard", filter_quantile=0.8))
+    assert run_key(L.FLConfig(partition="dirichlet", beta=0.1)) != run_key(L.FLConfig(partition="dirichlet"))
+    assert run_key(a) != run_key(L.FLConfig(attack="LMA", alpha=0.3, defence="mean", hips=True))

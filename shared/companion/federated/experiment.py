@@ -11,9 +11,11 @@ import pandas as pd
 import torch
 
 from .. import cache, progress
+from .attacks import canonical as canonical_attack
 from .attacks import cpa_matrix
 from .data import FederatedTask, make_task
-from .loop import FLConfig, auroc, central_model, run
+from .defences import canonical as canonical_defence
+from .loop import MEMORY_DEFENCES, FLConfig, auroc, central_model, run
 
 CACHE_NAMESPACE = "kd-fl-byzantine"
 
@@ -77,7 +79,7 @@ def run_grid(
         cfg = FLConfig(**{**(base or {}), **v, "seed": s})
         if cache_runs:
             settings = {
-                "config": asdict(cfg),
+                "config": run_key(cfg),
                 "task": fingerprint,
                 "device": torch.device(device).type,
                 "version": 1,
@@ -94,6 +96,27 @@ def run_grid(
         rows.append(row)
         outs.append(out)
     return pd.DataFrame(rows), outs
+
+
+def run_key(cfg: FLConfig) -> dict:
+    """The config as the run cache keys it: fields that do not affect the run are set to ``None`` (ExpGuard's
+    ``eta`` and ``memory_base`` without ExpGuard, the Filter quantile without Filter, the HIPS weighting
+    without HIPS, the scaled attack's bug flag without that attack, ``beta`` with IID splits), so that the
+    same run asked for by two notebooks with different unused settings is trained once."""
+    key = asdict(cfg)
+    memory = cfg.defence in MEMORY_DEFENCES
+    base = cfg.memory_base if memory else cfg.defence
+    if not memory:
+        key["eta"] = key["memory_base"] = None
+    if canonical_defence(base) != "PredictionFilter":
+        key["filter_quantile"] = None
+    if not cfg.hips:
+        key["hips_weighting"] = None
+    if cfg.attack == "none" or canonical_attack(cfg.attack) != "ParameterRandomVectorScaled":
+        key["scaled_random_code_bug"] = None
+    if cfg.partition == "iid":
+        key["beta"] = None
+    return key
 
 
 def task_fingerprint(task: FederatedTask, S: torch.Tensor | None = None) -> str:
