@@ -134,6 +134,77 @@ def test_lmo_optimal_and_feasible(rows, cols, k, seed):
         assert float(g @ v) <= float(g @ y) + 1e-9, region
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Euclidean projections (prox of the squared k-support norm, on entries, group norms and singular values)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5), st.floats(0.1, 20.0), st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_projection_feasible_idempotent_and_variational(rows, cols, k, scale, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(rows * cols, dtype=DT, generator=gen)
+    x[torch.rand(rows * cols, generator=gen) < 0.3] = 0.0
+    for region in regions(rows, cols, k):
+        p = region.project(x)
+        assert region.gauge(p) <= 1 + 1e-9, region
+        assert torch.allclose(region.project(p), p, atol=1e-9), region  # idempotent on feasible points
+        inside = random_feasible(region, gen)
+        assert torch.allclose(region.project(inside), inside, atol=1e-12), region
+        # <x - P(x), z - P(x)> <= 0 for feasible z: vertices (LMO outputs) and random points of the region
+        zs = [region.lmo(torch.randn(rows * cols, dtype=DT, generator=gen)) for _ in range(4)]
+        zs += [random_feasible(region, gen) for _ in range(4)]
+        tol = 1e-9 * (1 + float(torch.linalg.vector_norm(x))) ** 2
+        for z in zs:
+            assert float((x - p) @ (z - p)) <= tol, region
+        if isinstance(region, (fw.KSupportBall, fw.GroupKSupportBall)):
+            assert bool((p[x == 0] == 0).all()), region  # zeros stay zero
+
+
+@given(st.integers(1, 30), st.floats(0.1, 20.0), st.integers(0, 2**31 - 1))
+@settings(max_examples=40, deadline=None)
+def test_ksupport_projection_extremes_equal_l1_and_l2(n, scale, seed):
+    x = scale * torch.randn(n, dtype=DT, generator=torch.Generator().manual_seed(seed))
+    p1 = fw.KSupportBall(n, k=1, radius=1.5).project(x)
+    assert torch.allclose(p1, fw.L1Ball(n, radius=1.5).project(x), atol=1e-9)
+    pn = fw.KSupportBall(n, k=n, radius=1.5).project(x)
+    assert torch.allclose(pn, fw.L2Ball(n, radius=1.5).project(x), atol=1e-9)
+    # singleton groups reduce the group region to the vector one
+    pg = fw.GroupKSupportBall(n, k=max(1, n // 3), groups=n, radius=1.5).project(x)
+    assert torch.allclose(pg, fw.KSupportBall(n, k=max(1, n // 3), radius=1.5).project(x), atol=1e-12)
+
+
+def test_ksupport_prox_closed_form_and_projection_worked_value():
+    # prox of lam/2 ||.||_k^2 at k = n is x / (1 + lam); at k = 1, x = (3, 1), lam = 1, the optimality conditions
+    # of 1/2 ||w - x||^2 + 1/2 ||w||_1^2 hold at w = (1.5, 0): w_1 - 3 + ||w||_1 = 0 and |0 - 1| <= ||w||_1
+    x = t(3.0, -2.0, 1.0)
+    assert torch.allclose(structured.ksupport_sq_prox(x, 3, 0.5), x / 1.5)
+    w = structured.ksupport_sq_prox(t(3.0, 1.0), 1, 1.0)
+    assert torch.allclose(w, t(1.5, 0.0))  # w_1 - 3 + ||w||_1 = 0 and |w_2 - 1| <= ||w||_1
+    # the projection of (3, 2, 1) onto the k = 2 ball of radius sqrt(18)/2 is the prox with ||.||_2^sp = radius
+    p = fw.KSupportBall(3, k=2, radius=math.sqrt(18) / 2).project(t(3.0, 2.0, 1.0))
+    assert structured.ksupport_norm(p, 2) == pytest.approx(math.sqrt(18) / 2, rel=1e-10)
+    assert torch.allclose(fw.KSupportBall(3, k=2).project(t(0.1, 0.2, 0.0)), t(0.1, 0.2, 0.0))
+
+
+def test_spectral_projections_act_on_singular_values():
+    w = 3.0 * decaying(4, 6)
+    s = torch.linalg.svdvals(w)
+    for region, values in [
+        (fw.NuclearBall(24, shape=(4, 6), svd="full"), fw.L1Ball(4).project(s)),
+        (fw.SpectralKSupportBall(24, k=4, shape=(4, 6), svd="full"), fw.L2Ball(4).project(s)),
+        (fw.SpectralKSupportBall(24, k=2, shape=(4, 6), svd="full"), fw.KSupportBall(4, k=2).project(s)),
+        (fw.SpectralKSparsePolytope(24, k=2, shape=(4, 6), svd="full"), fw.KSparsePolytope(4, k=2).project(s)),
+    ]:
+        p = region.project(w.reshape(-1)).reshape(4, 6)
+        assert torch.allclose(torch.linalg.svdvals(p), torch.sort(values, descending=True)[0], atol=1e-10)
+    z = w.clone()
+    z[1] = 0.0
+    z[:, 2] = 0.0
+    p = fw.SpectralKSupportBall(24, k=2, shape=(4, 6), svd="full").project(z.reshape(-1)).reshape(4, 6)
+    assert float(p[1].abs().max()) < 1e-12 and float(p[:, 2].abs().max()) < 1e-12
+
+
 def test_gauge_is_one_on_vertices_and_make_feasible():
     gen = torch.Generator().manual_seed(3)
     for region in regions(5, 7, 3):

@@ -16,7 +16,9 @@ keeps zeros too.  The spectral oracles need the top-k singular triplets: :func:`
 (full SVD), with ``torch.svd_lowrank`` or with a block power (subspace) iteration -- the ``qrpartial`` mode of the
 official code -- which costs ``O(k m n)`` per iteration instead of a full SVD.
 
-The exact Euclidean projections of these balls are not needed by Frank-Wolfe and are not implemented.
+Frank-Wolfe never projects; the exact Euclidean projections (``project``, for projected-gradient baselines and
+tests) go through the prox of the squared k-support norm (:func:`ksupport_sq_prox`, :func:`project_ksupport`),
+applied to the entries, the group norms or the singular values.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .constraints import Region, _norm_floor, _work, register_region, resolve_k
+from .constraints import KSparsePolytope, Region, _norm_floor, _tiny, _work, register_region, resolve_k
 
 __all__ = [
     "SVD_METHODS",
     "ksupport_norm",
     "ksupport_r",
+    "ksupport_sq_prox",
+    "project_ksupport",
     "top_k_svd",
     "KSupportBall",
     "GroupKSupportBall",
@@ -142,6 +146,73 @@ def _start_block(cols: int, k: int, dtype: torch.dtype, device: torch.device) ->
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Euclidean projections (Argyriou, Foygel & Srebro 2012, Alg. 1; McDonald, Pontil & Stamos 2016)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def ksupport_sq_prox(x: Tensor, k: int, lam: float) -> Tensor:
+    """The proximal map ``argmin_w 1/2 ||w - x||^2 + lam/2 (||w||_k^sp)^2`` of the squared k-support norm.
+
+    With the variational form ``(||w||_k^sp)^2 = min {sum_i w_i^2 / t_i : 0 <= t_i <= 1, sum_i t_i <= k}``
+    (McDonald, Pontil & Stamos 2016, the box norm with ``a = 0, c = 1``), minimising over ``w`` first gives
+    ``w_i = x_i t_i / (t_i + lam)`` and leaves ``min_t sum_i x_i^2 lam / (t_i + lam)``, whose KKT conditions read
+    ``t_i = clamp(s |x_i| - lam, 0, 1)`` with ``s`` the root of ``sum_i t_i = k`` (``s = inf`` if at most ``k``
+    entries are non-zero).  So the largest entries shrink by ``1 / (1 + lam)``, the middle ones are soft-thresholded
+    by ``lam / s`` and the rest are 0 -- Argyriou et al. (2012)'s Algorithm 1 with ``beta = 1 / lam``.  The
+    piecewise-linear equation in ``s`` is solved exactly on its sorted breakpoints.  Zeros of ``x`` stay zero.
+    """
+    if lam < 0:
+        raise ValueError(f"lam must be >= 0, got {lam}")
+    flat = _work(x.reshape(-1)).to(torch.float64)
+    a = flat.abs()
+    nz = a > 0
+    if lam == 0 or int(nz.sum()) <= k:
+        return (flat / (1.0 + lam)).to(x.dtype).reshape(x.shape)
+    an = a[nz]
+    enter, full = lam / an, (1.0 + lam) / an  # t_i leaves 0 at s = enter_i and reaches 1 at s = full_i
+    points = torch.cat([enter, full])
+    slope_change = torch.cat([an, -an])
+    order = torch.argsort(points)
+    points, slope_change = points[order], slope_change[order]
+    slope = torch.cumsum(slope_change, 0)  # slope of sum_i t_i(s) right of each breakpoint
+    values = torch.cat([points.new_zeros(1), torch.cumsum(slope[:-1] * torch.diff(points), 0)])
+    j = int(torch.searchsorted(values, torch.tensor([float(k)], dtype=torch.float64), right=False))
+    j = min(max(j, 1), points.numel() - 1)  # values[j - 1] < k <= values[j]
+    s = float(points[j - 1] + (k - values[j - 1]) / slope[j - 1])
+    t = (s * a - lam).clamp(0.0, 1.0)
+    w = flat * t / (t + lam)
+    return w.to(x.dtype).reshape(x.shape)
+
+
+def project_ksupport(x: Tensor, k: int, radius: float, tol: float = 1e-13) -> Tensor:
+    """Euclidean projection of ``x`` onto ``{w : ||w||_k^sp <= radius}``.
+
+    Inside the ball ``x`` is returned; otherwise the Lagrangian of ``min 1/2 ||w - x||^2`` s.t.
+    ``(||w||_k^sp)^2 <= radius^2`` shows ``P(x) = prox_{lam/2 ||.||_k^2}(x)`` (:func:`ksupport_sq_prox`) for the
+    multiplier ``lam > 0`` with ``||P(x)||_k^sp = radius``; the norm of the prox decreases in ``lam``, so ``lam``
+    is found by bisection (to relative precision ``tol``), and a final radial rescaling by at most ``1 + tol`` makes
+    the result feasible.  ``k = 1`` gives the L1-ball projection, ``k = n`` the L2 one.
+    """
+    flat = _work(x.reshape(-1)).to(torch.float64)
+    if ksupport_norm(flat, k) <= radius:
+        return x.clone()
+    lo, hi = 0.0, 1.0
+    while ksupport_norm(ksupport_sq_prox(flat, k, hi), k) > radius:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > tol * hi:
+        mid = 0.5 * (lo + hi)
+        if ksupport_norm(ksupport_sq_prox(flat, k, mid), k) > radius:
+            lo = mid
+        else:
+            hi = mid
+    w = ksupport_sq_prox(flat, k, hi)
+    norm = ksupport_norm(w, k)
+    if norm > radius:
+        w = w * (radius / norm)
+    return w.to(x.dtype).reshape(x.shape)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # k-support and group k-support balls
 # ----------------------------------------------------------------------------------------------------------------------
 
@@ -183,7 +254,8 @@ class KSupportBall(Region):
         return ksupport_norm(self._check(x), self.k) / self.radius
 
     def project(self, x: Tensor) -> Tensor:
-        raise NotImplementedError("the Euclidean projection onto the k-support ball is not implemented")
+        """Exact Euclidean projection (:func:`project_ksupport`)."""
+        return project_ksupport(self._check(x), self.k, self.radius).to(x.dtype).reshape(x.shape)
 
     def _extra_repr(self) -> str:
         return f"k={self.k}"
@@ -253,7 +325,17 @@ class GroupKSupportBall(Region):
         return ksupport_norm(self.group_norms(self._check(x)), self.k) / self.radius
 
     def project(self, x: Tensor) -> Tensor:
-        raise NotImplementedError("the Euclidean projection onto the group k-support ball is not implemented")
+        """Exact Euclidean projection: the group norms ``nu`` are projected onto the k-support ball
+        (:func:`project_ksupport`) and every group is rescaled by ``nu'_g / nu_g`` (the problem separates into
+        the norms and the unchanged directions of the groups); zero groups stay zero."""
+        flat = self._check(x).to(torch.float64)
+        nu = self.group_norms(flat)
+        scale = torch.where(nu > 0, project_ksupport(nu, self.k, self.radius) / nu.clamp_min(_tiny(nu.dtype)), 0.0)
+        if self._equal:
+            out = (flat.reshape(self.num_groups, -1) * scale[:, None]).reshape(-1)
+        else:
+            out = flat * scale[self._index[flat.device]]
+        return out.to(x.dtype).reshape(x.shape)
 
     def _extra_repr(self) -> str:
         return f"k={self.k} of {self.num_groups} groups"
@@ -306,7 +388,15 @@ class _Spectral(Region):
         return top_k_svd(g.reshape(self.shape), self.k, self.svd, self.iters)
 
     def project(self, x: Tensor) -> Tensor:
-        raise NotImplementedError("the Euclidean projection onto spectral regions is not implemented")
+        """Exact Euclidean projection: for a region defined by a symmetric gauge of the singular values, the
+        projection keeps the singular vectors and projects the singular values (von Neumann's trace inequality),
+        ``P(W) = U diag(P_s(sigma)) V^T`` with a full SVD in float64; zero rows and columns stay zero."""
+        w = self._check(x).to(torch.float64).reshape(self.shape)
+        u, s, vh = torch.linalg.svd(w, full_matrices=False)
+        return ((u * self._project_values(s)) @ vh).to(x.dtype).reshape(x.shape)
+
+    def _project_values(self, s: Tensor) -> Tensor:
+        raise NotImplementedError
 
     def _extra_repr(self) -> str:
         return f"k={self.k} of rank {self.rank}, shape={self.shape}, svd={self.svd!r}"
@@ -335,6 +425,9 @@ class SpectralKSupportBall(_Spectral):
 
     def gauge(self, x: Tensor) -> float:
         return ksupport_norm(self.singular_values(x), self.k) / self.radius
+
+    def _project_values(self, s: Tensor) -> Tensor:
+        return project_ksupport(s, self.k, self.radius)
 
 
 @register_region("nuclear")
@@ -372,3 +465,6 @@ class SpectralKSparsePolytope(_Spectral):
     def gauge(self, x: Tensor) -> float:
         s = self.singular_values(x)
         return max(float(s.max()), float(s.sum()) / self.k) / self.radius
+
+    def _project_values(self, s: Tensor) -> Tensor:
+        return KSparsePolytope._project_abs(s, self.radius, self.k)
