@@ -109,3 +109,76 @@ def cifar(data_root: str | Path, classes: int = 10, n_val: int = 5000, seed: int
     return Split(
         ds(xtr[:-n_val], ytr[:-n_val]), ds(xtr[-n_val:], ytr[-n_val:]), ds(xte, yte), classes, f"cifar{classes}"
     )
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """Images of ``<folder>/<class>/*.JPEG`` read lazily with PIL, as (3, size, size) float tensors: the shorter
+    side resized to ``resize`` (bilinear), the centre ``size`` × ``size`` crop, scaled to [0, 1] and standardized
+    per channel with ``mean`` / ``std`` (the evaluation transform of the ImageNet reference recipes; no
+    augmentation). ``classes`` fixes the class order (default: the sorted sub-folder names); ``items`` are the
+    (path, label) pairs in sorted order."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        classes: list[str] | None = None,
+        size: int = 224,
+        resize: int = 256,
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
+    ):
+        self.folder = Path(folder)
+        self.classes = classes if classes is not None else sorted(p.name for p in self.folder.iterdir() if p.is_dir())
+        self.items = [
+            (p, label)
+            for label, name in enumerate(self.classes)
+            for p in sorted((self.folder / name).iterdir() if (self.folder / name).is_dir() else ())
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        self.size, self.resize = size, resize
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        path, label = self.items[i]
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            scale = self.resize / min(w, h)
+            im = im.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BILINEAR)
+            w, h = im.size
+            left, top = (w - self.size) // 2, (h - self.size) // 2
+            im = im.crop((left, top, left + self.size, top + self.size))
+            x = torch.from_numpy(np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+        return (x - self.mean) / self.std, label
+
+
+def imagenet(data_root: str | Path, n_val: int = 10000, seed: int = 0, size: int = 224, resize: int = 256) -> Split:
+    """ImageNet (ILSVRC-2012) in the ImageFolder layout under ``<data_root>/imagenet/``: ``train/<wnid>/*.JPEG``
+    and ``val/<wnid>/*.JPEG`` (the validation images sorted into one folder per class, as the PyTorch reference
+    scripts expect). The official validation set is the test split (the papers report it); ``n_val`` training
+    images held out after a seeded shuffle are the validation split. Images are read lazily (:class:`ImageFolder`,
+    centre crop, no augmentation), so the splits are ``Subset`` / ``ImageFolder`` datasets, not tensors."""
+    folder = Path(data_root).expanduser() / "imagenet"
+    train_dir, val_dir = _require(folder, ["train", "val"], "ImageNet")
+    train = ImageFolder(train_dir, size=size, resize=resize)
+    test = ImageFolder(val_dir, classes=train.classes, size=size, resize=resize)
+    if not train.items or not test.items:
+        empty = [str(d) for d, ds in ((train_dir, train), (val_dir, test)) if not ds.items]
+        raise DataRootError(f"ImageNet not found: no images in {', '.join(empty)} (expected <wnid>/*.JPEG)")
+    if not 0 <= n_val < len(train):
+        raise ValueError(f"n_val must be in [0, {len(train)}), got {n_val}")
+    order = np.random.default_rng(seed).permutation(len(train)).tolist()
+    cut = len(order) - n_val
+    subset = torch.utils.data.Subset
+    return Split(subset(train, order[:cut]), subset(train, order[cut:]), test, len(train.classes), "imagenet")
