@@ -238,3 +238,30 @@ def test_sms_on_budgeted_dense_phase_with_allr(split):
     assert out.masks.sparsity() == pytest.approx(0.8, abs=1e-3)
     assert len(out.phases.d1) == 2 and all(0 <= d <= 1 for d in out.phases.d1)
     assert out.phases.d1.iloc[0] != out.phases.d1.iloc[1]
+
+
+def test_one_shot_with_one_ingredient_is_the_longer_run(split, recipe, dense):
+    """Fig. 4's comparison: with m = 1 the soup is its single ingredient and the 'm times longer' run retrains
+    as long with the same seed, so all three accuracies are equal; with m = 2 both sides spend 2k epochs and the
+    longer run is another model."""
+    one = soups.one_shot(recipe, dense, split.train, 0.7, 1, [soups.Variant(seed=3)], split.test)
+    assert one.soup == one.longer == one.ingredients[0]
+    assert one.soup_epochs == one.longer_epochs == 1
+    two = soups.one_shot(recipe, dense, split.train, 0.7, 1, soups.variants("seed", [0, 1]), split.test)
+    assert two.soup_epochs == two.longer_epochs == 2
+    assert len(two.ingredients) == 2 and two.longer != two.soup
+
+
+def test_testbed_dense_phase_is_cached_and_linear(tmp_path, monkeypatch):
+    """BIMP's dense phase comes from the cache under its own key (epochs, linear schedule): a second call hits,
+    and its learning rates decay linearly (unlike the step-schedule pretraining)."""
+    from companion import paths
+
+    monkeypatch.setattr(paths, "runs_dir", lambda: tmp_path)
+    tb = soups.testbed("synth", "mlp_bn", 0, 2, 0.1, 1e-4, 128, "cpu", n_samples=600, hidden=(8,))
+    first, hit1 = tb.dense_phase(2)
+    again, hit2 = tb.dense_phase(2)
+    assert not hit1 and hit2
+    assert all(torch.equal(first.state_dict[k], again.state_dict[k]) for k in first.state_dict)
+    assert np.all(np.diff(first.lrs) < 0) and first.epochs == 2
+    assert not np.array_equal(first.lrs, tb.pretrained.lrs)

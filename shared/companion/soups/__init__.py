@@ -3,7 +3,8 @@
 - :mod:`~companion.soups.merge`: uniform and greedy soups that keep the mask, BatchNorm recalibration;
 - :mod:`~companion.soups.metrics`: prediction ensemble, ECE / MCE, worst-class accuracy, soup geometry;
 - :mod:`~companion.soups.sms`: SMS phases (prune, retrain m varied copies, in parallel where workers are given,
-  merge) and the baselines IMP, IMP_{m×} and IMP-RePrune;
+  merge) and the baselines IMP, IMP_{m×} and IMP-RePrune; :func:`~companion.soups.one_shot`, one prune with a
+  soup of m ingredients against one run m times as long (Fig. 4);
 - :mod:`~companion.soups.data`: CIFAR-10-C / CIFAR-100-C for the ``paper`` profile.
 
 Builds on :mod:`companion.pruning` (masks, criteria, schedules, :class:`~companion.pruning.Pretrained`) and
@@ -29,11 +30,13 @@ from .metrics import (
 from .sms import (
     ENSEMBLE_BY,
     MERGES,
+    OneShot,
     Recipe,
     RePrune,
     SmsResult,
     Variant,
     imp_mx,
+    one_shot,
     phase_sparsities,
     prune_phase,
     reprune,
@@ -71,6 +74,8 @@ __all__ = [
     "SmsResult",
     "imp_mx",
     "reprune",
+    "one_shot",
+    "OneShot",
     "RePrune",
     "cifar_c",
     "pretrained",

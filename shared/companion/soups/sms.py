@@ -314,3 +314,53 @@ def reprune(recipe: Recipe, states: Sequence[dict], target: float, train: Datase
 def with_device(recipe: Recipe, device: torch.device | str) -> Recipe:
     """The recipe on another device."""
     return replace(recipe, device=str(device))
+
+
+@dataclass
+class OneShot:
+    """Outcome of :func:`one_shot`: test accuracies (fractions) of the uniform soup, of the longer single run
+    (IMP_{m×}), of every ingredient, and the retraining epochs each side spent (equal by construction)."""
+
+    soup: float
+    longer: float
+    ingredients: list[float]
+    soup_epochs: int
+    longer_epochs: int
+
+
+def one_shot(
+    recipe: Recipe,
+    pretrained: Pretrained,
+    train: Dataset,
+    sparsity: float,
+    epochs: int,
+    candidates: Sequence[Variant],
+    test: Dataset,
+    longer_seed: int | None = None,
+) -> OneShot:
+    """The comparison of Fig. 4: prune ``pretrained`` once (global magnitude) to ``sparsity``; retrain one copy
+    per variant for ``epochs`` and merge them uniformly (the soup), and retrain a single copy for m · ``epochs``
+    (IMP_{3×} in the paper's figure with m = 3: the same total retraining epochs as the soup). The longer run
+    uses ``longer_seed`` (default: the first variant's seed). Both sides get the same ALLR d₁ and LLR-type
+    schedule of their own length from :func:`schedule_for`, and BatchNorm recalibration before evaluation."""
+    model = recipe.model()
+    model.load_state_dict(pretrained.state_dict)
+    model.to(recipe.device)
+    masks, d1 = prune_phase(model, Masks.dense(model), sparsity, sparsity, recipe.criterion)
+    pruned = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    outs, _ = retrain_candidates(recipe, pruned, masks, pretrained.lrs, d1, train, epochs, candidates)
+    states = [s for s, _ in outs]
+    ingredients = []
+    for s in states:
+        model.load_state_dict(s)
+        ingredients.append(evaluate(model, test, recipe.device)["acc"])
+    uniform_soup(model, states, masks, bn_subset(train, recipe.bn_fraction), recipe.batch_size, recipe.device)
+    soup = evaluate(model, test, recipe.device)["acc"]
+    m = len(candidates)
+    seed = candidates[0].seed if longer_seed is None else longer_seed
+    longer, _ = retrain_candidates(
+        recipe, pruned, masks, pretrained.lrs, d1, train, epochs, [Variant(seed=seed, epochs=m * epochs)]
+    )
+    model.load_state_dict(longer[0][0])
+    spent = sum(v.epochs if v.epochs is not None else epochs for v in candidates)
+    return OneShot(soup, evaluate(model, test, recipe.device)["acc"], ingredients, spent, m * epochs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch.utils.data import Dataset
 
@@ -25,6 +25,17 @@ class Testbed:
     cache_hit: bool
     dense_acc: float
     ood: Dataset
+    settings: dict = field(default_factory=dict)
+    lr: float = 0.1
+    seed: int = 0
+
+    def dense_phase(self, epochs: int, lr_schedule: str = "linear") -> tuple[Pretrained, bool]:
+        """Another dense model of the same setting, trained for ``epochs`` under ``lr_schedule`` and cached like
+        the chapter's pretrained one: the dense phase T₀ of BIMP (Zimmer et al., 2023, Section 4: a linear
+        schedule, then IMP phases with ALLR inside the remaining budget). Returns it and whether it was a hit."""
+        from . import pretrained as cached_pretrained
+
+        return cached_pretrained(self.recipe, self.split.train, epochs, self.lr, self.seed, self.settings, lr_schedule)
 
 
 def testbed(
@@ -74,4 +85,4 @@ def testbed(
         ood = cifar_c(data_root, classes=split.num_classes, seed=seed)
     else:
         ood = data.gaussian_noise(split.test, ood_sigma, seed=seed)
-    return Testbed(split, recipe, pre, hit, dense_acc, ood)
+    return Testbed(split, recipe, pre, hit, dense_acc, ood, settings, lr, seed)
