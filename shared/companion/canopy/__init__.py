@@ -5,6 +5,7 @@ U-Net with tiled inference, and the metrics of the paper's comparison table.
 - :mod:`~companion.canopy.world`: terrain from matplotlib's bundled DEMs, canopy height, S1/S2-like inputs;
 - :mod:`~companion.canopy.gedi`: GEDI tracks with per-granule geolocation offsets, slope-inflated RH100;
 - :mod:`~companion.canopy.data`: patches, the ``.npz`` + CSV format, the weighted sampler, GeoTIFF loaders;
+- :mod:`~companion.canopy.geopackage`: GEDI shots from a GeoPackage with the standard library;
 - :mod:`~companion.canopy.losses`: L1, L2, scaled Huber and their shift-resilient versions, the slope filter;
 - :mod:`~companion.canopy.model`: the U-Net (optional ``segmentation_models_pytorch``), tiled inference;
 - :mod:`~companion.canopy.metrics`: MAE / RMSE overall, above 5 m and per height bin;
@@ -17,6 +18,7 @@ from .data import (
     load_scene,
     normalisation,
     rasterise_gedi,
+    read_gedi_points,
     read_geotiff,
     read_patch_dataset,
     sampler_weights,
@@ -76,6 +78,7 @@ __all__ = [
     "predict_patches",
     "predict_tiled",
     "rasterise_gedi",
+    "read_gedi_points",
     "read_geotiff",
     "read_patch_dataset",
     "rmse",

@@ -8,7 +8,8 @@ granule channels), and CSV indices (``train.csv``, ``val.csv``, ...) with column
 
 Real data for the ``paper`` profile (GeoTIFF route, read with ``rasterio``): a 14-band S1/S2 composite, GEDI
 shots as a CSV (``lon``, ``lat``, ``rh100`` in m, ``granule``) rasterised onto the composite's grid, an SRTM
-DEM for the slope; all read in windows so that scenes larger than memory stream.
+DEM for the slope; all read in windows so that scenes larger than memory stream. The shots may also come as
+a GeoPackage (:mod:`~companion.canopy.geopackage`, read with the standard library).
 """
 
 from __future__ import annotations
@@ -246,31 +247,65 @@ def windows(path: str | Path, size: int):
                 yield win, src.read(window=win)
 
 
-def rasterise_gedi(
-    csv_path: str | Path, crs, transform, shape: tuple[int, int], granules: int = MAX_GRANULES
-) -> np.ndarray:
-    """GEDI shots from a CSV (``lon``, ``lat`` in degrees, ``rh100`` in m, ``granule`` id) on a raster grid:
-    (``granules``, H, W) uint16 in cm (0 = no label), one channel per granule in order of first appearance,
-    coordinates transformed from EPSG:4326 to ``crs``, each shot at the pixel containing its centre; shots
-    outside the grid and granules beyond ``granules`` are dropped."""
-    from rasterio.transform import rowcol
-    from rasterio.warp import transform as warp
+def read_gedi_points(path: str | Path, layer: str | None = None) -> dict:
+    """GEDI shots from a CSV (``lon``, ``lat`` in degrees, EPSG:4326, ``rh100`` in m, ``granule`` id) or a
+    GeoPackage (``.gpkg``: a point layer with ``rh100`` and ``granule`` columns, in any CRS that its
+    ``gpkg_spatial_ref_sys`` defines; :func:`~companion.canopy.geopackage.read_points`): ``x``, ``y``
+    (float arrays in ``crs``), ``rh100`` (float array, m), ``granule`` (list of str) and ``crs``."""
+    path = Path(path)
+    if path.suffix.lower() == ".gpkg":
+        from .geopackage import read_points
 
-    with open(csv_path, newline="") as fh:
+        pts = read_points(path, layer)
+        rh = np.array([np.nan if v is None else float(v) for v in pts["rh100"]], dtype=float)
+        return {
+            "x": pts["x"],
+            "y": pts["y"],
+            "rh100": rh,
+            "granule": [str(g) for g in pts["granule"]],
+            "crs": pts["crs"],
+        }
+    with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     need = {"lon", "lat", "rh100", "granule"}
     if rows and not need <= set(rows[0]):
-        raise ValueError(f"{csv_path} needs columns {sorted(need)}, has {sorted(rows[0])}")
+        raise ValueError(f"{path} needs columns {sorted(need)}, has {sorted(rows[0])}")
+    return {
+        "x": np.array([float(r["lon"]) for r in rows], dtype=float),
+        "y": np.array([float(r["lat"]) for r in rows], dtype=float),
+        "rh100": np.array([float(r["rh100"]) for r in rows], dtype=float),
+        "granule": [r["granule"] for r in rows],
+        "crs": "EPSG:4326",
+    }
+
+
+def rasterise_gedi(
+    points_path: str | Path, crs, transform, shape: tuple[int, int], granules: int = MAX_GRANULES
+) -> np.ndarray:
+    """GEDI shots (:func:`read_gedi_points`: a CSV in EPSG:4326 or a GeoPackage in its own CRS) on a raster
+    grid: (``granules``, H, W) uint16 in cm (0 = no label), one channel per granule in order of first
+    appearance, coordinates transformed from the points' CRS to the raster's ``crs``, each shot at the pixel
+    containing its centre; shots outside the grid, without coordinates or height, and granules beyond
+    ``granules`` are dropped."""
+    from rasterio.transform import rowcol
+    from rasterio.warp import transform as warp
+
+    pts = read_gedi_points(points_path)
     out = np.zeros((granules,) + tuple(shape), np.uint16)
-    if not rows:
+    if not len(pts["x"]):
         return out
-    xs, ys = warp("EPSG:4326", crs, [float(r["lon"]) for r in rows], [float(r["lat"]) for r in rows])
-    rr, cc = rowcol(transform, xs, ys)
+    xs, ys = warp(pts["crs"], crs, pts["x"].tolist(), pts["y"].tolist())
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    ok = np.isfinite(xs) & np.isfinite(ys) & np.isfinite(pts["rh100"])
+    rr, cc = np.full(len(xs), -1), np.full(len(xs), -1)
+    if ok.any():
+        r_ok, c_ok = rowcol(transform, xs[ok].tolist(), ys[ok].tolist())
+        rr[ok], cc[ok] = np.atleast_1d(r_ok), np.atleast_1d(c_ok)
     order: dict[str, int] = {}
-    for r, c, row in zip(np.atleast_1d(rr), np.atleast_1d(cc), rows):
-        g = order.setdefault(row["granule"], len(order))
-        if g < granules and 0 <= r < shape[0] and 0 <= c < shape[1]:
-            out[g, r, c] = max(1, int(round(100 * float(row["rh100"]))))
+    for r, c, h, g_id, good in zip(rr, cc, pts["rh100"], pts["granule"], ok):
+        g = order.setdefault(g_id, len(order))
+        if good and g < granules and 0 <= r < shape[0] and 0 <= c < shape[1]:
+            out[g, r, c] = max(1, int(round(100 * float(h))))
     return out
 
 
@@ -280,21 +315,26 @@ def slope_from_dem(path: str | Path, window=None) -> np.ndarray:
     return slope_degrees(dem[0].astype(float), abs(transform.a))
 
 
-PAPER_FILES = ("s1s2.tif", "gedi.csv", "srtm.tif")
+PAPER_FILES = ("s1s2.tif", "srtm.tif")
+POINT_FILES = ("gedi.gpkg", "gedi.csv")
 
 
 def load_scene(data_root: str | Path, window=None) -> dict:
     """The ``paper`` profile's scene from ``data_root``: ``s1s2.tif`` (14 bands: 4 S1 in dB x 100, 10 S2 as
-    reflectance x 10^4), ``gedi.csv`` (shots), ``srtm.tif`` (DEM on the same grid). Returns ``inputs``,
-    ``labels`` (cm), ``srtm_slope``, ``crs``, ``transform``. Missing files stop with one line naming them."""
+    reflectance x 10^4), the GEDI shots ``gedi.gpkg`` or, if there is none, ``gedi.csv``
+    (:func:`read_gedi_points`), ``srtm.tif`` (DEM on the same grid). Returns ``inputs``, ``labels`` (cm),
+    ``srtm_slope``, ``crs``, ``transform``. Missing files stop with one line naming them."""
     root = Path(data_root or ".")
     missing = [f for f in PAPER_FILES if not (root / f).is_file()]
+    points = next((root / f for f in POINT_FILES if (root / f).is_file()), None)
+    if points is None:
+        missing.insert(1, " or ".join(reversed(POINT_FILES)))
     if missing:
         raise FileNotFoundError(f"paper profile: missing {', '.join(missing)} under {root.resolve()}")
     inputs, crs, transform = read_geotiff(root / "s1s2.tif", window)
     if inputs.shape[0] != 14:
         raise ValueError(f"{root / 's1s2.tif'} has {inputs.shape[0]} bands, expected 14")
-    labels = rasterise_gedi(root / "gedi.csv", crs, transform, inputs.shape[1:])
+    labels = rasterise_gedi(points, crs, transform, inputs.shape[1:])
     dem, _, dem_transform = read_geotiff(root / "srtm.tif", window)
     slope = slope_degrees(dem[0].astype(float), abs(dem_transform.a))
     return {"inputs": inputs, "labels": labels, "srtm_slope": slope, "crs": crs, "transform": transform}
