@@ -155,3 +155,68 @@ def resnet_tiny(in_channels: int = 1, num_classes: int = 10) -> ResNet:
 def wrn28_10(in_channels: int = 3, num_classes: int = 100) -> ResNet:
     """Wide ResNet-28-10 (36.5 M parameters), the CIFAR-100 network of the pruning papers."""
     return ResNet(4, 16, 10, in_channels, num_classes, preact=True)
+
+
+class _Bottleneck(nn.Module):
+    """1x1 → 3x3 (stride here, "ResNet v1.5") → 1x1 conv-BN layers, 4x expansion, projection shortcut when the
+    shape changes; the last BN of the block starts at zero weight when ``zero_init`` (Goyal et al., 2017)."""
+
+    def __init__(self, cin: int, width: int, stride: int, zero_init: bool = False):
+        super().__init__()
+        cout = 4 * width
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        if zero_init:
+            nn.init.zeros_(self.bn3.weight)
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        return torch.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+class BottleneckResNet(nn.Module):
+    """ImageNet residual network with bottleneck blocks (He et al., 2016, Table 1): a 7x7 stride-2 stem with 3x3
+    max pooling, four stages of ``layers`` blocks with widths 64, 128, 256, 512 (outputs 4x that; strides 1, 2,
+    2, 2), global average pooling and a linear head. ``layers = (3, 4, 6, 3)`` is ResNet-50, the ImageNet network
+    of the pruning papers; the layout and parameter count (25 557 032 for 1000 classes) are those of the
+    torchvision reference model, which the book does not install."""
+
+    def __init__(
+        self, layers=(3, 4, 6, 3), in_channels: int = 3, num_classes: int = 1000, zero_init_residual: bool = False
+    ):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        blocks, cin = [], 64
+        for stage, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+            for i in range(n):
+                blocks.append(_Bottleneck(cin, width, 2 if stage > 0 and i == 0 else 1, zero_init_residual))
+                cin = 4 * width
+        self.blocks = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.blocks(self.stem(x))
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+
+def resnet50(in_channels: int = 3, num_classes: int = 1000) -> BottleneckResNet:
+    """ResNet-50 for 224x224 ImageNet images (25.6 M parameters), the ImageNet network of the pruning papers."""
+    return BottleneckResNet((3, 4, 6, 3), in_channels, num_classes)
