@@ -1,10 +1,12 @@
-"""The ``paper`` profile's ImageNet loader (companion.data.real.imagenet) on small JPEG folders the test writes."""
+"""The ``paper`` profile's ImageNet pieces: the loader (companion.data.real.imagenet) on small JPEG folders the test
+writes, and ResNet-50 (companion.models.resnet50)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from companion import models
 from companion.data import DataRootError, real
 from PIL import Image
 
@@ -58,3 +60,16 @@ def test_imagenet_missing_files_named(tmp_path):
     (tmp_path / "imagenet" / "val").mkdir(parents=True)
     with pytest.raises(DataRootError, match="no images in"):
         real.imagenet(tmp_path)
+
+
+def test_resnet50_layout():
+    """The torchvision reference layout: 25 557 032 parameters for 1000 classes, 53 convolutions (49 in the
+    blocks and the stem, 4 projections), stride 32 overall."""
+    model = models.build("resnet50")
+    assert models.num_parameters(model) == 25_557_032
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 53
+    model.eval()
+    with torch.no_grad():
+        feats = model.blocks(model.stem(torch.zeros(1, 3, 64, 64)))
+        out = model(torch.zeros(2, 3, 64, 64))
+    assert feats.shape == (1, 2048, 2, 2) and out.shape == (2, 1000)
