@@ -73,3 +73,15 @@ def test_resnet50_layout():
         feats = model.blocks(model.stem(torch.zeros(1, 3, 64, 64)))
         out = model(torch.zeros(2, 3, 64, 64))
     assert feats.shape == (1, 2048, 2, 2) and out.shape == (2, 1000)
+
+
+def test_noisy_images_is_deterministic_per_item():
+    from companion.soups import NoisyImages
+
+    base = torch.utils.data.TensorDataset(torch.zeros(3, 3, 32, 32), torch.tensor([0, 1, 2]))
+    noisy = NoisyImages(base, sigma=0.5, seed=1)
+    x0, y0 = noisy[0]
+    assert len(noisy) == 3 and y0 == 0
+    assert torch.equal(x0, noisy[0][0]) and not torch.equal(x0, noisy[1][0])
+    assert not torch.equal(x0, NoisyImages(base, sigma=0.5, seed=2)[0][0])
+    assert abs(float(x0.std()) - 0.5) < 0.05

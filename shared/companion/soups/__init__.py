@@ -5,7 +5,8 @@
 - :mod:`~companion.soups.sms`: SMS phases (prune, retrain m varied copies, in parallel where workers are given,
   merge) and the baselines IMP, IMP_{m×} and IMP-RePrune; :func:`~companion.soups.one_shot`, one prune with a
   soup of m ingredients against one run m times as long (Fig. 4);
-- :mod:`~companion.soups.data`: CIFAR-10-C / CIFAR-100-C for the ``paper`` profile.
+- :mod:`~companion.soups.data`: CIFAR-10-C / CIFAR-100-C for the ``paper`` profile, and a lazy Gaussian-noise copy
+  of ImageNet's test split.
 
 Builds on :mod:`companion.pruning` (masks, criteria, schedules, :class:`~companion.pruning.Pretrained`) and
 :func:`companion.train.fit`.
@@ -17,7 +18,7 @@ import torch
 
 from .. import cache, repro
 from ..pruning.imp import Pretrained, pretrain
-from .data import cifar_c
+from .data import NoisyImages, cifar_c
 from .merge import GreedySoup, average_states, bn_subset, greedy_soup, recalibrate_bn, uniform_soup
 from .metrics import (
     assess,
@@ -78,6 +79,7 @@ __all__ = [
     "OneShot",
     "RePrune",
     "cifar_c",
+    "NoisyImages",
     "pretrained",
 ]
 

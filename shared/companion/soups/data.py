@@ -55,3 +55,21 @@ def cifar_c(
     block = np.asarray(images[lo : lo + PER_SEVERITY]).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
     x = ((block - mean) / std).astype(np.float32)
     return TensorDataset(torch.from_numpy(x), torch.from_numpy(labels[lo : lo + len(block)].astype(np.int64)))
+
+
+class NoisyImages(torch.utils.data.Dataset):
+    """Lazy out-of-distribution copy of an image dataset that is read from disk (ImageNet): every input plus
+    i.i.d. Gaussian noise of std ``sigma`` in standardized units, the noise of item i drawn from a generator
+    seeded with ``seed`` and i, so that every pass sees the same corrupted images. The analog of
+    :func:`companion.data.gaussian_noise` (which needs tensors in memory); the paper evaluates OOD on CIFAR-C only."""
+
+    def __init__(self, base: torch.utils.data.Dataset, sigma: float = 0.75, seed: int = 0):
+        self.base, self.sigma, self.seed = base, sigma, seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        x, y = self.base[i]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        return x + self.sigma * torch.randn(x.shape, generator=g), y

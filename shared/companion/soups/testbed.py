@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from torch.utils.data import Dataset
 
 from .. import data, models
-from ..data import Split
+from ..data import Split, real
 from ..pruning.imp import Pretrained
 from ..train import evaluate
-from .data import cifar_c
+from .data import NoisyImages, cifar_c
 from .sms import Recipe
 
 
@@ -52,17 +52,23 @@ def testbed(
     ood_sigma: float = 0.75,
     data_root: str = "",
 ) -> Testbed:
-    """Load ``dataset`` (``synth`` / ``digits`` need nothing; ``cifar10`` / ``cifar100`` come from ``data_root``),
+    """Load ``dataset`` (``synth`` / ``digits`` need nothing; ``cifar10`` / ``cifar100`` and ``imagenet`` (the
+    ImageFolder layout of :func:`companion.data.real.imagenet`, with ``model_name="resnet50"``) come from
+    ``data_root``),
     build ``model_name`` (``mlp_bn`` with ``hidden`` on flat inputs, else a :func:`companion.models.build` network
     on images), pretrain it once through :func:`companion.soups.pretrained` (shared between the notebooks by the
     cache, whose key includes the numerical environment, so that a stand-in for another CPU pretrains anew) and
     build the OOD split: CIFAR-C ``gaussian_noise`` at severity 3 for CIFAR, else the test split plus
-    Gaussian noise of std ``ood_sigma`` (:func:`companion.data.gaussian_noise`)."""
+    Gaussian noise of std ``ood_sigma`` (:func:`companion.data.gaussian_noise`; :class:`NoisyImages` for
+    ImageNet, which the paper does not evaluate out of distribution)."""
     from . import pretrained as cached_pretrained
 
-    options = {"n_samples": n_samples} if dataset == "synth" else {}
-    split = data.load(dataset, seed=seed, data_root=data_root, image=model_name != "mlp_bn", **options)
-    shape = split.input_shape
+    if dataset == "imagenet":  # read lazily from JPEG folders: no tensors in memory
+        split, shape = real.imagenet(data_root, seed=seed), (3, 224, 224)
+    else:
+        options = {"n_samples": n_samples} if dataset == "synth" else {}
+        split = data.load(dataset, seed=seed, data_root=data_root, image=model_name != "mlp_bn", **options)
+        shape = split.input_shape
     if model_name == "mlp_bn":
         net = functools.partial(models.mlp_bn, shape[0], tuple(hidden), split.num_classes)
     else:
@@ -83,6 +89,8 @@ def testbed(
     dense_acc = evaluate(model.to(device), split.test, device)["acc"]
     if dataset in ("cifar10", "cifar100"):
         ood = cifar_c(data_root, classes=split.num_classes, seed=seed)
+    elif dataset == "imagenet":
+        ood = NoisyImages(split.test, ood_sigma, seed=seed)
     else:
         ood = data.gaussian_noise(split.test, ood_sigma, seed=seed)
     return Testbed(split, recipe, pre, hit, dense_acc, ood, settings, lr, seed)
