@@ -182,3 +182,86 @@ def imagenet(data_root: str | Path, n_val: int = 10000, seed: int = 0, size: int
     cut = len(order) - n_val
     subset = torch.utils.data.Subset
     return Split(subset(train, order[:cut]), subset(train, order[cut:]), test, len(train.classes), "imagenet")
+
+
+STL10_FILES = {
+    "train": ("train_X.bin", "train_y.bin"),
+    "test": ("test_X.bin", "test_y.bin"),
+    "unlabeled": ("unlabeled_X.bin", None),
+}
+STL10_SIDE = 96
+
+
+def stl10(data_root: str | Path, split: str = "unlabeled", size: int = 32, limit: int | None = None) -> TensorDataset:
+    """STL-10 from the official binary folder ``<data_root>/stl10_binary/`` (``train_X.bin``, ``train_y.bin``,
+    ``test_X.bin``, ``test_y.bin``, ``unlabeled_X.bin``): the public set of the CIFAR experiments of
+    Roux et al. (2024, official code ``public_config.py``).
+
+    Every image is 3 x 96 x 96 unsigned bytes, each channel stored column by column (the official
+    ``read_all_images`` transposes the last two axes); the label files hold one byte per image, 1 to 10.
+    Returns images ``[N, 3, size, size]`` in [0, 1], average-pooled from 96 by the factor ``96 // size``
+    (``size`` must divide 96; 32 matches CIFAR), with labels 0 to 9 for ``train`` and ``test`` (images only
+    for ``unlabeled``). ``limit`` reads only the first images (the unlabeled file holds 100 000, 2.7 GB);
+    the file is memory-mapped and pooled in chunks."""
+    if split not in STL10_FILES:
+        raise ValueError(f"STL-10 split must be one of {', '.join(STL10_FILES)}, not {split!r}")
+    if STL10_SIDE % size:
+        raise ValueError(f"size must divide {STL10_SIDE}, not {size}")
+    x_name, y_name = STL10_FILES[split]
+    files = _require(Path(data_root).expanduser() / "stl10_binary", [n for n in (x_name, y_name) if n], "STL-10")
+    per_image = 3 * STL10_SIDE * STL10_SIDE
+    raw = np.memmap(files[0], dtype=np.uint8, mode="r")
+    if raw.size % per_image:
+        raise ValueError(f"{files[0]} holds {raw.size} bytes, not a multiple of one image ({per_image})")
+    n = raw.size // per_image if limit is None else min(limit, raw.size // per_image)
+    images = raw[: n * per_image].reshape(n, 3, STL10_SIDE, STL10_SIDE)
+    factor, out = STL10_SIDE // size, []
+    for start in range(0, n, 2048):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + 2048].transpose(0, 1, 3, 2)))
+        chunk = chunk.float() / 255.0
+        out.append(torch.nn.functional.avg_pool2d(chunk, factor) if factor > 1 else chunk)
+    x = torch.cat(out) if out else torch.zeros(0, 3, size, size)
+    if y_name is None:
+        return TensorDataset(x)
+    y = np.fromfile(files[1], dtype=np.uint8)[:n].astype(np.int64) - 1
+    if len(y) != n or y.min(initial=0) < 0 or y.max(initial=0) > 9:
+        raise ValueError(f"{files[1]} does not hold one label 1-10 per image of {files[0]}")
+    return TensorDataset(x, torch.from_numpy(y))
+
+
+CINIC10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CINIC10_SPLITS = ("train", "valid", "test")
+
+
+def cinic10_images(data_root: str | Path, split: str = "train", limit_per_class: int | None = None):
+    """The images of one CINIC-10 split from the official PNG folders ``<data_root>/cinic-10/<split>/<class>/*.png``
+    (classes in CIFAR-10's order, which is alphabetical): ``(x, y)`` with ``x`` ``[N, 3, 32, 32]`` float in
+    [0, 1] (grey-scale PNGs are converted to RGB) and ``y`` the class indices. Files are read in sorted
+    order; ``limit_per_class`` keeps the first files of every class."""
+    from PIL import Image
+
+    if split not in CINIC10_SPLITS:
+        raise ValueError(f"CINIC-10 split must be one of {', '.join(CINIC10_SPLITS)}, not {split!r}")
+    folder = Path(data_root).expanduser() / "cinic-10" / split
+    dirs = _require(folder, list(CINIC10_CLASSES), f"CINIC-10 {split}")
+    xs, ys = [], []
+    for label, d in enumerate(dirs):
+        files = sorted(d.glob("*.png"))[:limit_per_class]
+        for f in files:
+            with Image.open(f) as im:
+                xs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        ys += [label] * len(files)
+    if not xs:
+        raise DataRootError(f"CINIC-10 {split}: no PNG files under {folder}/<class>/")
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() / 255.0
+    return x, torch.tensor(ys, dtype=torch.long)
+
+
+def cinic10(data_root: str | Path, limit_per_class: int | None = None) -> Split:
+    """CINIC-10 (train / valid / test, 90 000 images each) from ``<data_root>/cinic-10/`` via
+    :func:`cinic10_images`, standardized per channel with the training statistics, as :func:`cifar`."""
+    parts = [cinic10_images(data_root, s, limit_per_class) for s in CINIC10_SPLITS]
+    mean = parts[0][0].mean(dim=(0, 2, 3), keepdim=True)
+    std = parts[0][0].std(dim=(0, 2, 3), keepdim=True, correction=0).clamp_min(1e-6)
+    train, val, test = (TensorDataset((x - mean) / std, y) for x, y in parts)
+    return Split(train, val, test, 10, "cinic10")
