@@ -88,8 +88,8 @@ def rescaling_trace(
 
     Returns ``{"sgd": {"train_loss", "test_acc", "travel"}, rescale: {w: stats}}`` with per run ``stats``:
     ``deviation`` and ``bound`` (arrays over steps x tensors of :func:`sgd_deviation` and
-    :func:`sgd_deviation_bound`), ``length_ratio`` (``||Delta|| / (lr ||m||)``), ``clipped`` (steps with
-    ``alpha = 1``), ``distance_to_sgd`` (``||theta_T - theta_T^SGD|| / ||theta_T^SGD - theta_0||``), ``train_loss``
+    :func:`sgd_deviation_bound`), ``length_ratio`` (``||Delta|| / (lr ||m||)``), ``clipped`` (boolean, the same
+    shape: ``alpha = 1``), ``distance_to_sgd`` (``||theta_T - theta_T^SGD|| / ||theta_T^SGD - theta_0||``), ``train_loss``
     and ``test_acc``."""
     from .. import models
     from ..train import evaluate
@@ -126,13 +126,13 @@ def rescaling_trace(
             make_feasible_(groups)
             params, regions = groups[0]["params"], groups[0]["regions"]
             opt = SFW(groups, lr=lr, momentum=momentum, momentum_style="undampened", rescale=rescale)
-            dev, bound, length, clipped = [], [], [], 0
+            dev, bound, length, clip = [], [], [], []
             for idx in order:
                 before = [p.detach().clone() for p in params]
                 opt.zero_grad(set_to_none=True)
                 nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
-                row_d, row_b, row_l = [], [], []
+                row_d, row_b, row_l, row_c = [], [], [], []
                 for p, b, region in zip(params, before, regions):
                     m = opt.state[p]["momentum_buffer"]
                     step = p.detach() - b
@@ -141,16 +141,17 @@ def rescaling_trace(
                     row_b.append(sgd_deviation_bound(float(torch.linalg.vector_norm(b)), region.radius))
                     row_l.append(float(torch.linalg.vector_norm(step)) / (lr * m_norm))
                     # alpha = 1: a gradient step shorter than lr ||m||, or lr >= D under diameter rescaling
-                    clipped += int(row_l[-1] < 1.0 - 1e-9 if rescale == "gradient" else lr >= region.diameter)
+                    row_c.append(row_l[-1] < 1.0 - 1e-9 if rescale == "gradient" else lr >= region.diameter)
                 dev.append(row_d)
                 bound.append(row_b)
                 length.append(row_l)
+                clip.append(row_c)
             theta = _flat(params)
             out[rescale][w] = {
                 "deviation": np.asarray(dev),
                 "bound": np.asarray(bound),
                 "length_ratio": np.asarray(length),
-                "clipped": clipped,
+                "clipped": np.asarray(clip, dtype=bool),
                 "distance_to_sgd": float(torch.linalg.vector_norm(theta - theta_sgd)) / max(travel, 1e-300),
                 "train_loss": _train_loss(model, x, y),
                 "test_acc": test_acc(model),
@@ -159,18 +160,19 @@ def rescaling_trace(
 
 
 def summarize(trace: dict[str, Any], rescale: str, width: float) -> dict[str, float]:
-    """Scalars of one run of :func:`rescaling_trace`: median and maximum deviation from the SGD step, the largest
-    ratio of deviation to bound over unclipped steps (``<= 1`` when the bound holds), median length ratio, clipped
-    steps, distance to SGD, training loss and test accuracy."""
+    """Scalars of one run of :func:`rescaling_trace`: median and maximum deviation from the SGD step, the median
+    bound, the largest ratio of deviation to bound over the unclipped steps (``<= 1`` when the bound holds; it
+    applies to ``gradient`` rescaling), median length ratio, number of clipped steps, distance to SGD, training
+    loss and test accuracy."""
     run = trace[rescale][width]
-    dev, bound = run["deviation"], run["bound"]
+    dev, bound, free = run["deviation"], run["bound"], ~run["clipped"]
     return {
         "deviation_median": float(np.median(dev)),
         "deviation_max": float(dev.max()),
         "bound_median": float(np.median(bound)),
-        "bound_ratio_max": float((dev / bound).max()) if run["clipped"] == 0 else math.nan,
+        "bound_ratio_max": float((dev[free] / bound[free]).max()) if free.any() else math.nan,
         "length_ratio_median": float(np.median(run["length_ratio"])),
-        "clipped": float(run["clipped"]),
+        "clipped": float(run["clipped"].sum()),
         "distance_to_sgd": run["distance_to_sgd"],
         "train_loss": run["train_loss"],
         "test_acc": run["test_acc"],
