@@ -94,3 +94,55 @@ def test_cinic10_reads_png_folders_in_class_order(tmp_path):
 def test_cinic10_missing_folders_name_them(tmp_path):
     with pytest.raises(real.DataRootError, match="cinic-10/train/airplane"):
         real.cinic10_images(tmp_path, "train")
+
+
+def _write_cifar10(root, per_batch=4, seed=0):
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": rng.integers(0, 10, per_batch).tolist()}, fh)
+
+
+def test_paper_task_cifar10_with_stl10_public_set(tmp_path):
+    from companion.federated.data import make_task, paper_task
+
+    _write_cifar10(tmp_path)
+    _write_stl(tmp_path, "unlabeled", _stl_images(6))
+    task = paper_task("cifar10", str(tmp_path), n_val=2, public_limit=5)
+    assert task.x_private.shape == (20, 3072) and len(task.y_private) == 20  # train + held-out images
+    assert task.x_public.shape == (5, 3072) and torch.all(task.public_y == -1)
+    assert task.x_test.shape == (4, 3072) and task.num_classes == 10 and task.in_features == 3072
+    pub = task.x_public.view(5, 3, 32, 32)
+    assert torch.allclose(pub.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    with pytest.raises(ValueError, match="already a shifted set"):
+        make_task("cifar10", 0, shifted_public=True, data_root=str(tmp_path))
+
+
+def test_paper_task_cinic10_and_a_missing_root(tmp_path):
+    from companion.federated.data import make_task, paper_task
+
+    _write_cinic(tmp_path, per_class=1)
+    task = paper_task("cinic10", str(tmp_path), public_limit=7)
+    assert task.x_private.shape == (10, 3072) and task.x_public.shape == (7, 3072)
+    assert task.public_y.tolist() == list(range(7))  # the validation labels, kept only to measure
+    again = make_task("cinic10", 0, data_root=str(tmp_path), public_limit=7)
+    assert torch.equal(again.x_public, task.x_public) and torch.equal(again.x_private, task.x_private)
+    with pytest.raises(real.DataRootError, match="cifar-100-python/train"):
+        paper_task("cifar100", str(tmp_path / "nothing"))
+
+
+def test_the_round_loop_runs_on_a_paper_task(tmp_path):
+    from companion.federated import loop
+    from companion.federated.data import paper_task
+
+    _write_cifar10(tmp_path)
+    _write_stl(tmp_path, "unlabeled", _stl_images(6))
+    task = paper_task("cifar10", str(tmp_path), n_val=2)
+    cfg = loop.FLConfig(n_clients=4, alpha=0.25, attack="LMA", defence="ExpGuard", rounds=1, hidden=(8,))
+    out = loop.run(task, cfg)
+    assert len(out["acc"]) == 2 and out["weights"].shape == (1, 4)

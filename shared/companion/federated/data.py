@@ -18,6 +18,8 @@ from sklearn.model_selection import train_test_split
 from ..data import shift_augment
 
 TASKS = ("digits", "synth")
+PAPER_TASKS = {"cifar10": "STL-10", "cifar100": "STL-10", "cinic10": "the CINIC-10 validation set"}
+"""The paper's data sets (read by :func:`paper_task` from a data root) and their public sets."""
 
 
 @dataclass
@@ -85,6 +87,8 @@ def make_task(
     n_samples: int = 3000,
     n_features: int = 32,
     n_classes: int = 10,
+    data_root: str = "",
+    public_limit: int | None = None,
 ) -> FederatedTask:
     """Private / public / test split of ``digits`` (pixels scaled to [0, 1]) or of a
     ``make_classification`` task (``synth``: ``n_samples`` x ``n_features``), standardised with the private
@@ -92,7 +96,14 @@ def make_task(
 
     ``shifted_public`` shifts the public inputs (:func:`shift_public`): one-pixel translations and noise of
     std ``shift_sigma`` on digits; noise of std ``4 * shift_sigma`` on the standardised ``synth`` features
-    (which have no pixels to translate), both before standardisation."""
+    (which have no pixels to translate), both before standardisation.
+
+    ``cifar10``, ``cifar100`` and ``cinic10`` are the paper's data sets, read from ``data_root`` by
+    :func:`paper_task` (``public_limit``: how many public images to read)."""
+    if name in PAPER_TASKS:
+        if shifted_public:
+            raise ValueError(f"{name}'s public set is {PAPER_TASKS[name]}, already a shifted set")
+        return paper_task(name, data_root, seed, public_limit)
     if name == "digits":
         d = load_digits()
         X, y, image = d.data / 16.0, d.target, (8, 8)
@@ -110,7 +121,7 @@ def make_task(
         )
         image = None
     else:
-        raise ValueError(f"unknown task {name!r}; accepted: {', '.join(TASKS)}")
+        raise ValueError(f"unknown task {name!r}; accepted: {', '.join(TASKS + tuple(PAPER_TASKS))}")
     private, public, test = fractions
     X_priv, X_rest, y_priv, y_rest = train_test_split(X, y, train_size=private, stratify=y, random_state=seed)
     X_pub, X_test, y_pub, y_test = train_test_split(
@@ -140,4 +151,48 @@ def make_task(
         t(y_test, torch.long),
         int(len(np.unique(y))),
         name,
+    )
+
+
+def paper_task(
+    name: str, data_root: str, seed: int = 0, public_limit: int | None = None, n_val: int = 5000
+) -> FederatedTask:
+    """The paper's federated data (its ``public_config.py``): the training set of CIFAR-10 or CIFAR-100 with
+    STL-10's unlabeled images (average-pooled to 32 px) as the public set, or CINIC-10's training set with
+    its validation set as the public set; the test split is the test set. Read by
+    :mod:`companion.data.real` (``<data_root>/cifar-10-batches-py/``, ``cifar-100-python/``,
+    ``stl10_binary/``, ``cinic-10/``), which raises :class:`~companion.data.real.DataRootError` naming
+    the missing files.
+
+    Private and test images are standardised per channel with the training statistics (CIFAR: all but the
+    ``n_val`` images that :func:`companion.data.real.cifar` holds out, which join the private set here);
+    STL-10 is standardised with its own per-channel statistics (we have not checked the official code's
+    transforms). Images are flattened to vectors, because the book's round loop trains MLPs
+    (``public_y`` is -1 for unlabeled STL-10). The splits are the data sets' own; ``seed`` only orders
+    CIFAR's training images (:func:`companion.data.real.cifar` shuffles them)."""
+    from ..data import real
+
+    if name not in PAPER_TASKS:
+        raise ValueError(f"unknown paper task {name!r}; accepted: {', '.join(PAPER_TASKS)}")
+    if name == "cinic10":
+        split = real.cinic10(data_root)
+        x_pub, y_pub = split.val.tensors
+    else:
+        split = real.cifar(data_root, classes=int(name[5:]), n_val=n_val, seed=seed)
+        (x_pub,) = real.stl10(data_root, "unlabeled", size=32, limit=public_limit).tensors
+        mean = x_pub.mean(dim=(0, 2, 3), keepdim=True)
+        std = x_pub.std(dim=(0, 2, 3), keepdim=True, correction=0).clamp_min(1e-6)
+        x_pub, y_pub = (x_pub - mean) / std, torch.full((len(x_pub),), -1, dtype=torch.long)
+    parts = [split.train.tensors] if name == "cinic10" else [split.train.tensors, split.val.tensors]
+    x_priv = torch.cat([p[0] for p in parts])
+    y_priv = torch.cat([p[1] for p in parts])
+    if name == "cinic10" and public_limit is not None:
+        x_pub, y_pub = x_pub[:public_limit], y_pub[:public_limit]
+    x_test, y_test = split.test.tensors
+
+    def flat(x):
+        return x.reshape(len(x), -1).float()
+
+    return FederatedTask(
+        flat(x_priv), y_priv.long(), flat(x_pub), y_pub.long(), flat(x_test), y_test.long(), split.num_classes, name
     )
