@@ -13,7 +13,7 @@ import torch
 from .. import cache, progress
 from .attacks import canonical as canonical_attack
 from .attacks import cpa_matrix
-from .data import FederatedTask, make_task
+from .data import PAPER_TASKS, FederatedTask, make_task
 from .defences import canonical as canonical_defence
 from .loop import MEMORY_DEFENCES, FLConfig, auroc, central_model, run
 
@@ -51,6 +51,17 @@ def task_and_matrix(
 
     out = cache.cached(CACHE_NAMESPACE, f"central-{name}", settings, build).value
     return task, out["S"], float(out["acc"])
+
+
+def task_options(name: str, n_samples: int = 1800, data_root: str = "") -> dict:
+    """The keyword options of :func:`.data.make_task` a notebook passes for task ``name``: the size of a
+    ``synth`` task, the data root of the paper's data sets (:data:`.data.PAPER_TASKS`), nothing for digits
+    (so that the cache keys of the book's tasks do not depend on unused parameters)."""
+    if name == "synth":
+        return {"n_samples": n_samples}
+    if name in PAPER_TASKS:
+        return {"data_root": data_root}
+    return {}
 
 
 def run_grid(
