@@ -94,6 +94,10 @@ def test_cifar_loader_reads_python_batches(tmp_path):
     split = data.cifar(tmp_path, classes=100, n_val=4)
     assert split.sizes() == (16, 4, 8) and split.input_shape == (3, 32, 32) and split.num_classes == 100
     assert torch.allclose(split.train.tensors[0].mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    # No validation split: every training image stays in train; more than there is: a clear error.
+    assert data.cifar(tmp_path, classes=100, n_val=0).sizes() == (20, 0, 8)
+    with pytest.raises(ValueError, match=r"n_val must be in \[0, 20\)"):
+        data.cifar(tmp_path, classes=100, n_val=20)
 
 
 def test_load_by_name():

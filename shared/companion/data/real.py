@@ -98,17 +98,18 @@ def cifar(data_root: str | Path, classes: int = 10, n_val: int = 5000, seed: int
 
     xtr, ytr = read(files[: len(train_names)])
     xte, yte = read(files[len(train_names) :])
+    if not 0 <= n_val < len(xtr):
+        raise ValueError(f"n_val must be in [0, {len(xtr)}) for CIFAR-{classes}, got {n_val}")
     order = np.random.default_rng(seed).permutation(len(xtr))
     xtr, ytr = xtr[order], ytr[order]
-    mean = xtr[:-n_val].mean(axis=(0, 2, 3), keepdims=True)
-    std = xtr[:-n_val].std(axis=(0, 2, 3), keepdims=True)
+    cut = len(xtr) - n_val
+    mean = xtr[:cut].mean(axis=(0, 2, 3), keepdims=True)
+    std = xtr[:cut].std(axis=(0, 2, 3), keepdims=True)
 
     def ds(x, y):
         return TensorDataset(torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y))
 
-    return Split(
-        ds(xtr[:-n_val], ytr[:-n_val]), ds(xtr[-n_val:], ytr[-n_val:]), ds(xte, yte), classes, f"cifar{classes}"
-    )
+    return Split(ds(xtr[:cut], ytr[:cut]), ds(xtr[cut:], ytr[cut:]), ds(xte, yte), classes, f"cifar{classes}")
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
