@@ -71,6 +71,20 @@ def test_paper_profile_needs_its_data_before_any_work(demo_project, tmp_path_fac
     assert task.changed["data_root"] == str(data) and task.parameters["x"] == 7
 
 
+def test_a_required_entry_may_name_alternatives(demo_project, tmp_path_factory):
+    # "a | b": either file will do (canopy-height reads GEDI shots from a GeoPackage or a CSV).
+    path = demo_project / "papers" / "demo.yaml"
+    path.write_text(path.read_text().replace("paper: [squares/table.csv]", 'paper: ["squares/t.gpkg | squares/t.csv"]'))
+    data = tmp_path_factory.mktemp("data")
+    with pytest.raises(RunError, match=r"missing under .*: squares/t.gpkg or squares/t.csv \("):
+        runner.plan("demo", "paper", data_root=str(data), only=["01-square"])
+    with pytest.raises(RunError, match=r"with: squares/t.gpkg or squares/t.csv$"):
+        runner.plan("demo", "paper", only=["01-square"])
+    (data / "squares").mkdir()
+    (data / "squares" / "t.csv").write_text("x\n7\n")
+    assert runner.plan("demo", "paper", data_root=str(data), only=["01-square"])[0].parameters["x"] == 7
+
+
 def test_book_run_rewrites_notebook_with_provenance_then_caches(demo_project):
     tasks = runner.run("demo", "book", options=ExecutorOptions(jobs=1))
     assert [t.status for t in tasks] == ["done", "done"] and _value(demo_project, "book") == 9

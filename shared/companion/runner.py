@@ -207,8 +207,11 @@ def check_injected(nb: Notebook, parameters: dict[str, Any]) -> None:
 
 
 def check_data(nb: Notebook, profile: str, data_root: str | None) -> None:
-    """Stop before any work when ``profile`` needs files under a data root that are not there."""
-    needed = nb.requires.get(profile) or []
+    """Stop before any work when ``profile`` needs files under a data root that are not there.
+
+    An entry of ``requires`` is a path relative to the data root, or alternatives separated by ``|``
+    (``canopy-height/gedi.gpkg | canopy-height/gedi.csv``: either one will do)."""
+    needed = [" or ".join(alt.strip() for alt in rel.split("|")) for rel in nb.requires.get(profile) or []]
     if not needed:
         return
     if not data_root:
@@ -217,7 +220,7 @@ def check_data(nb: Notebook, profile: str, data_root: str | None) -> None:
             f"(or set COMPANION_DATA_ROOT) with: {', '.join(needed)}"
         )
     root = Path(data_root).expanduser()
-    missing = [rel for rel in needed if not (root / rel).exists()]
+    missing = [rel for rel in needed if not any((root / alt).exists() for alt in rel.split(" or "))]
     if missing:
         raise RunError(
             f"{nb.slug}/{nb.name} at profile {profile!r}: missing under {root}: "
