@@ -418,3 +418,18 @@ def test_spectral_step_benchmark_runs():
 
     out = spectral_step_ratio(width=4, batch_size=8, repeats=2, warmup=1)
     assert out["step_ratio"] > 0 and out["sfw_spectral_step_s"] > 0 and out["prox_sgd_step_s"] > 0
+
+
+def test_projection_of_points_outside_the_ball_by_rounding_only():
+    # Points on or just outside the sphere (lam* ~ 0) come back feasible and unchanged, in bounded time (the
+    # bisection stops when its midpoint is no new float instead of halving towards subnormals for ever).
+    import numpy as np
+    from companion.frankwolfe.structured import ksupport_norm, project_ksupport
+
+    for seed in range(20):
+        x = torch.randn(12, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        for k in (1, 3, 12):
+            norm = float(ksupport_norm(x, k))
+            for radius in (np.nextafter(norm, 0.0), norm * (1 - 1e-15)):
+                p = project_ksupport(x, k, radius)
+                assert float(ksupport_norm(p, k)) <= radius and torch.allclose(p, x, atol=1e-12)

@@ -184,6 +184,9 @@ def ksupport_sq_prox(x: Tensor, k: int, lam: float) -> Tensor:
     return w.to(x.dtype).reshape(x.shape)
 
 
+BISECTION_STEPS = 2200  # a bound only: halving [0, 2^1024] reaches the smallest subnormal in about 2100
+
+
 def project_ksupport(x: Tensor, k: int, radius: float, tol: float = 1e-13) -> Tensor:
     """Euclidean projection of ``x`` onto ``{w : ||w||_k^sp <= radius}``.
 
@@ -199,8 +202,12 @@ def project_ksupport(x: Tensor, k: int, radius: float, tol: float = 1e-13) -> Te
     lo, hi = 0.0, 1.0
     while ksupport_norm(ksupport_sq_prox(flat, k, hi), k) > radius:
         lo, hi = hi, 2.0 * hi
-    while hi - lo > tol * hi:
+    # When x lies outside the ball by rounding only, lam* is ~0 and ``hi`` halves down to the smallest subnormal,
+    # where ``hi - lo > tol * hi`` holds forever: stop when the midpoint is no new float. ``hi`` stays feasible.
+    for _ in range(BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
+        if hi - lo <= tol * hi or mid in (lo, hi):
+            break
         if ksupport_norm(ksupport_sq_prox(flat, k, mid), k) > radius:
             lo = mid
         else:
